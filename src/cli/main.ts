@@ -1,0 +1,234 @@
+/**
+ * cli/ owns the `declmatch` command line: argument parsing, progress, the human summary and exit
+ * codes. It calls the stages; it holds no business logic of its own.
+ */
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { generateDays, type DaySummary } from '../generate/generator.js';
+import { loadPolicy, PolicyError } from '../policy/policy.js';
+import { loadReference } from '../policy/reference.js';
+import { DeclmatchError, EXIT, EXIT_CODE_HELP } from './errors.js';
+import { makeLogger } from './log.js';
+import { makeProgress } from './progress.js';
+
+const EXAMPLES = `
+Examples:
+  $ declmatch generate --out ./days --date 2025-06-12 --days 2 --lists 10000 --seed 7
+  $ declmatch generate --out ./days-parquet --date 2025-06-12 --lists 100000 --format parquet
+  $ declmatch demo                       # what \`npm start\` runs: a small sample, end to end
+  $ declmatch run ./days/2025-06-12 --db decl.duckdb   (not built yet)
+
+${EXIT_CODE_HELP}
+`;
+
+function intOption(name: string, min: number, max: number) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a whole number`);
+    const n = Number(v);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}`);
+    return n;
+  };
+}
+function rateOption(v: string): number {
+  const n = Number(v);
+  if (!/^\d*\.?\d+$/.test(v) || n < 0 || n > 1) throw new InvalidArgumentError('--anomaly-rate must be a number between 0 and 1');
+  return n;
+}
+function dateOption(v: string): string {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`)) || new Date(`${v}T00:00:00Z`).toISOString().slice(0, 10) !== v)
+    throw new InvalidArgumentError('--date must be a real date written YYYY-MM-DD');
+  return v;
+}
+
+interface GenerateCliOptions {
+  out: string;
+  date: string;
+  days: number;
+  lists: number;
+  seed: string;
+  format: 'xml' | 'csv' | 'parquet';
+  anomalyRate: number;
+  reference?: string;
+  policy?: string;
+  force?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+function humanBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+function printSummary(days: DaySummary[], out: string, secs: number): void {
+  const lines = [`declmatch generate: ${days.length} day(s) in ${out} (${secs.toFixed(1)} s)`];
+  for (const d of days) {
+    const dec = Object.entries(d.decisions)
+      .sort()
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    const rec = Object.entries(d.records)
+      .sort()
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    const ret = Object.entries(d.returns)
+      .sort()
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    lines.push(`  ${d.date}: ${d.files} files, ${humanBytes(d.bytes)}; records: ${rec}`);
+    lines.push(`    expected decisions: ${dec || 'none'}; returns: ${ret || 'none'}; quarantine rows: ${d.quarantined}`);
+    lines.push(`    input: ${d.folder}`);
+    lines.push(`    ground truth: ${d.truth}/{decisions,return_decisions,quarantine}.csv`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function runGenerate(o: GenerateCliOptions): Promise<void> {
+  const log = makeLogger({ quiet: o.quiet }).child({ stage: 'generate' });
+  const out = resolve(o.out);
+  const reference = loadReference(o.reference);
+  const policy = loadPolicy(o.policy);
+  // refuse to mix a new day into an old one: same seed must give the same bytes
+  const first = Date.parse(`${o.date}T00:00:00Z`) / 1000;
+  const dates = Array.from({ length: o.days }, (_, i) => new Date((first + i * 86400) * 1000).toISOString().slice(0, 10));
+  for (const date of dates) {
+    for (const p of [join(out, date), join(out, `${date}.truth`)]) {
+      if (existsSync(p) && (!statSync(p).isDirectory() || readdirSync(p).length > 0)) {
+        if (!o.force) throw new DeclmatchError('OUTPUT_EXISTS', `${p} already exists; use --force to replace it`, EXIT.CANT_CREATE);
+        rmSync(p, { recursive: true, force: true });
+      }
+    }
+  }
+  log.info({ out, date: o.date, days: o.days, lists: o.lists, seed: o.seed, format: o.format, anomalyRate: o.anomalyRate, policy: policy.source }, 'generating');
+  const progress = makeProgress({ quiet: o.quiet || o.json, unit: 'lists' });
+  const t0 = Date.now();
+  let days: DaySummary[];
+  try {
+    days = await generateDays({
+      out,
+      date: o.date,
+      days: o.days,
+      lists: o.lists,
+      seed: o.seed,
+      format: o.format,
+      anomalyRate: o.anomalyRate,
+      reference,
+      policy,
+      onProgress: (p) => progress.update(p.listsDone, p.listsTotal, `day ${p.dayIndex + 1}/${o.days} ${p.day}`),
+    });
+  } finally {
+    progress.stop();
+  }
+  const secs = (Date.now() - t0) / 1000;
+  for (const d of days) log.info({ date: d.date, files: d.files, bytes: d.bytes, decisions: d.decisions, returns: d.returns }, 'day written');
+  if (o.json) process.stdout.write(JSON.stringify({ out, seconds: secs, days }, null, 2) + '\n');
+  else printSummary(days, out, secs);
+}
+
+function notBuilt(what: string, issue: number): never {
+  throw new DeclmatchError('NOT_BUILT', `declmatch ${what} is not built yet (tracked in issue #${issue}).`, EXIT.UNAVAILABLE);
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('declmatch')
+    .description('Batch matching of CBEC export declaration lists (CEB603) against orders (CEB303), waybills (CEB505) and receipts (CEB403), with decisions published to DuckDB.')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', EXAMPLES)
+    .exitOverride();
+
+  program
+    .command('generate')
+    .description('write seeded synthetic business days (CEB XML, CSV or Parquet) with the ground truth of every decision beside each day')
+    .requiredOption('--out <dir>', 'output folder: <dir>/<date>/ is a day, <dir>/<date>.truth/ its expected decisions')
+    .requiredOption('--date <YYYY-MM-DD>', 'first business day', dateOption)
+    .option('--days <k>', 'consecutive business days', intOption('--days', 1, 366), 1)
+    .option('--lists <n>', 'declaration lists per day', intOption('--lists', 1, 50_000_000), 10_000)
+    .option('--seed <s>', 'random seed: the same seed gives byte-identical output', '1')
+    .addOption(new Option('--format <f>', 'file format').choices(['xml', 'csv', 'parquet']).default('xml'))
+    .option('--anomaly-rate <r>', 'share of lists with an injected anomaly (0..1)', rateOption, 0.05)
+    .option('--reference <dir>', 'reference data folder replacing bundled CSV files of the same name')
+    .option('--policy <file>', 'policy file (JSON) replacing the bundled one')
+    .option('--force', 'replace day folders that already exist')
+    .option('--json', 'print the summary as JSON')
+    .option('-q, --quiet', 'no progress, warnings only')
+    .action(async (opts: GenerateCliOptions) => runGenerate(opts));
+
+  program
+    .command('demo')
+    .description('the quick start (`npm start`): generate a small sample into ./out/sample and show what was written')
+    .option('--out <dir>', 'where to write', 'out/sample')
+    .option('-q, --quiet', 'no progress')
+    .action(async (opts: { out: string; quiet?: boolean }) => {
+      await runGenerate({ out: opts.out, date: '2025-06-12', days: 2, lists: 2000, seed: 'demo', format: 'xml', anomalyRate: 0.05, force: true, quiet: opts.quiet ?? false });
+      process.stdout.write('\nNext: the matching run (`declmatch run`) is not built yet; the ground truth above is what it will have to reproduce.\n');
+    });
+
+  program
+    .command('run')
+    .description('ingest, match, decide and publish one business day (not built yet)')
+    .argument('<day-dir>', 'folder of the day’s files')
+    .requiredOption('--db <file>', 'DuckDB database to publish into')
+    .option('--threads <n>', 'worker threads')
+    .option('--policy <file>', 'policy file')
+    .option('--reference <dir>', 'reference data folder')
+    .action(() => notBuilt('run', 3));
+  program
+    .command('diff')
+    .description('decide a day under another policy without publishing and report what would change (not built yet)')
+    .argument('<day-dir>')
+    .requiredOption('--db <file>')
+    .requiredOption('--policy <file>')
+    .action(() => notBuilt('diff', 4));
+  program
+    .command('report')
+    .description('write the HTML report of a published day (not built yet)')
+    .requiredOption('--db <file>')
+    .option('--date <YYYY-MM-DD>')
+    .option('--out <file.html>')
+    .action(() => notBuilt('report', 5));
+  program
+    .command('bench')
+    .description('run the benchmark suite (not built yet)')
+    .option('--scope <s>')
+    .option('--json')
+    .action(() => notBuilt('bench', 6));
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
+      return EXIT.USAGE;
+    }
+    if (err instanceof DeclmatchError) {
+      process.stderr.write(`declmatch: ${err.message}\n`);
+      return err.exitCode;
+    }
+    if (err instanceof PolicyError) {
+      process.stderr.write(`declmatch: ${err.message}\n`);
+      return EXIT.DATA;
+    }
+    if (err instanceof RangeError) {
+      process.stderr.write(`declmatch: ${err.message}\n`);
+      return EXIT.USAGE;
+    }
+    const e = err as NodeJS.ErrnoException;
+    if (e && typeof e.code === 'string' && ['ENOSPC', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'EMFILE', 'ENOTDIR', 'EISDIR'].includes(e.code)) {
+      process.stderr.write(`declmatch: I/O error: ${e.message}\n`);
+      return EXIT.IO;
+    }
+    process.stderr.write(`declmatch: unexpected error (please report it): ${(err as Error)?.stack ?? String(err)}\n`);
+    return EXIT.CRASH;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Record validation against the field spec (RULES.md §3): raw text per field in, a typed row or a
+ * list of field findings out. Values are trimmed first (RULES.md §2 normalisation); an empty value
+ * counts as absent.
+ */
+import type { FieldSpec, RecordSpec } from './fields.js';
+
+export type FieldCode = 'FIELD_REQUIRED' | 'FIELD_LENGTH' | 'FIELD_FORMAT' | 'FIELD_VALUE';
+
+export interface FieldError {
+  readonly field: string;
+  readonly code: FieldCode;
+  readonly detail: string;
+}
+
+/**
+ * A typed value: strings stay strings, decimals are exact scaled integers (value × 10^5),
+ * integers are numbers, timestamps are seconds since 1970-01-01T00:00:00 of the wall clock as
+ * written (China Standard Time, no zone), dates are days since 1970-01-01.
+ */
+export type TypedValue = string | bigint | number | null;
+export type RawRecord = Readonly<Record<string, string | undefined | null>>;
+export type TypedRow = Record<string, TypedValue>;
+
+export type Validation =
+  | { readonly ok: true; readonly row: TypedRow }
+  | { readonly ok: false; readonly row: TypedRow; readonly errors: readonly FieldError[] };
+
+export const DECIMAL_SCALE = 5;
+const SCALE = 10n ** BigInt(DECIMAL_SCALE);
+
+const DECIMAL_RE = /^([+-]?)(\d*)(?:\.(\d*))?$/;
+const INT_RE = /^([+-]?)(\d+)$/;
+const DIGITS_RE = /^\d+$/;
+
+/** Characters as XSD counts them (code points), not UTF-16 units. */
+export function charLength(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const u = s.charCodeAt(i);
+    if (u >= 0xd800 && u <= 0xdbff) n--;
+  }
+  return n;
+}
+
+/** Parses an xs:decimal with the spec's digit limits; returns the value × 10^5 or an error text. */
+export function parseDecimal(text: string, totalDigits = 19, fractionDigits = DECIMAL_SCALE): bigint | string {
+  const m = DECIMAL_RE.exec(text);
+  if (!m || (m[2] === '' && (m[3] === undefined || m[3] === ''))) return `not a decimal number: ${quote(text)}`;
+  const sign = m[1] === '-' ? -1n : 1n;
+  const intPart = (m[2] ?? '').replace(/^0+/, '');
+  const frac = (m[3] ?? '').replace(/0+$/, '');
+  if (frac.length > fractionDigits)
+    return `${quote(text)} has ${frac.length} digits after the point, at most ${fractionDigits} allowed`;
+  if (intPart.length + frac.length > totalDigits)
+    return `${quote(text)} has ${intPart.length + frac.length} digits, at most ${totalDigits} allowed`;
+  return sign * BigInt((intPart || '0') + frac.padEnd(DECIMAL_SCALE, '0'));
+}
+
+/** Formats a scaled decimal back to text with exactly 5 digits after the point. */
+export function formatDecimal(v: bigint): string {
+  const neg = v < 0n;
+  const a = neg ? -v : v;
+  const int = a / SCALE;
+  const frac = (a % SCALE).toString().padStart(DECIMAL_SCALE, '0');
+  return `${neg ? '-' : ''}${int}.${frac}`;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+function validYmd(y: number, mo: number, d: number): boolean {
+  if (mo < 1 || mo > 12 || d < 1) return false;
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  const dim = mo === 2 && leap ? 29 : (DAYS_IN_MONTH[mo - 1] ?? 0);
+  return d <= dim;
+}
+
+/** Date.UTC without its 0–99 → 1900–1999 year mapping (year 0050 stays 50, not 1950). */
+function utcMs(y: number, mo: number, d: number, h = 0, mi = 0, se = 0): number {
+  const t = new Date(Date.UTC(2000, mo - 1, d, h, mi, se));
+  t.setUTCFullYear(y);
+  return t.getTime();
+}
+
+/** `YYYYMMDDhhmmss` → seconds since epoch of that wall-clock time, or null when not a real time. */
+export function parseTimestamp14(s: string): number | null {
+  if (s.length !== 14 || !DIGITS_RE.test(s)) return null;
+  const y = +s.slice(0, 4);
+  const mo = +s.slice(4, 6);
+  const d = +s.slice(6, 8);
+  const h = +s.slice(8, 10);
+  const mi = +s.slice(10, 12);
+  const se = +s.slice(12, 14);
+  if (!validYmd(y, mo, d) || h > 23 || mi > 59 || se > 59) return null;
+  return utcMs(y, mo, d, h, mi, se) / 1000;
+}
+
+/** `YYYYMMDD` → days since epoch, or null when not a real date. */
+export function parseDate8(s: string): number | null {
+  if (s.length !== 8 || !DIGITS_RE.test(s)) return null;
+  const y = +s.slice(0, 4);
+  const mo = +s.slice(4, 6);
+  const d = +s.slice(6, 8);
+  if (!validYmd(y, mo, d)) return null;
+  return utcMs(y, mo, d) / 86_400_000;
+}
+
+function quote(s: string): string {
+  const shown = s.length > 40 ? `${s.slice(0, 40)}…` : s;
+  return JSON.stringify(shown);
+}
+
+/** Checks one field's raw text; pushes findings and returns the typed value (null when absent or bad). */
+export function validateField(f: FieldSpec, raw: string | undefined | null, errors: FieldError[]): TypedValue {
+  const text = raw == null ? '' : raw.trim();
+  if (text === '') {
+    if (f.required) errors.push({ field: f.name, code: 'FIELD_REQUIRED', detail: `${f.name} is required` });
+    return null;
+  }
+  const before = errors.length;
+  const n = f.type === 'string' || f.length !== undefined || f.maxLength !== undefined ? charLength(text) : 0;
+  if (f.length !== undefined && n !== f.length) {
+    errors.push({ field: f.name, code: 'FIELD_LENGTH', detail: `${f.name} ${quote(text)} has ${n} characters, exactly ${f.length} required` });
+  } else if (f.maxLength !== undefined && n > f.maxLength) {
+    errors.push({ field: f.name, code: 'FIELD_LENGTH', detail: `${f.name} has ${n} characters, at most ${f.maxLength} allowed` });
+  } else if (f.minLength !== undefined && n < f.minLength) {
+    errors.push({ field: f.name, code: 'FIELD_LENGTH', detail: `${f.name} ${quote(text)} has ${n} characters, at least ${f.minLength} required` });
+  }
+  if (errors.length > before) return null;
+
+  switch (f.type) {
+    case 'string':
+      if (f.fixed !== undefined && text !== f.fixed) {
+        errors.push({ field: f.name, code: 'FIELD_VALUE', detail: `${f.name} ${quote(text)} must be ${quote(f.fixed)}` });
+        return null;
+      }
+      if (f.allowed !== undefined && !f.allowed.includes(text)) {
+        errors.push({ field: f.name, code: 'FIELD_VALUE', detail: `${f.name} ${quote(text)} is not one of ${f.allowed.join(', ')}` });
+        return null;
+      }
+      return text;
+    case 'decimal': {
+      const v = parseDecimal(text, f.totalDigits, f.fractionDigits);
+      if (typeof v === 'string') {
+        errors.push({ field: f.name, code: 'FIELD_FORMAT', detail: `${f.name}: ${v}` });
+        return null;
+      }
+      return v;
+    }
+    case 'integer': {
+      const m = INT_RE.exec(text);
+      const digits = m ? (m[2] ?? '').replace(/^0+/, '') : '';
+      if (!m || digits.length > (f.totalDigits ?? 9)) {
+        errors.push({
+          field: f.name,
+          code: 'FIELD_FORMAT',
+          detail: `${f.name} ${quote(text)} is not an integer of at most ${f.totalDigits ?? 9} digits`,
+        });
+        return null;
+      }
+      return Number(text);
+    }
+    case 'timestamp': {
+      const v = parseTimestamp14(text);
+      if (v === null) {
+        errors.push({ field: f.name, code: 'FIELD_FORMAT', detail: `${f.name} ${quote(text)} is not a time YYYYMMDDhhmmss` });
+      }
+      return v;
+    }
+    case 'date': {
+      const v = parseDate8(text);
+      if (v === null) {
+        errors.push({ field: f.name, code: 'FIELD_FORMAT', detail: `${f.name} ${quote(text)} is not a date YYYYMMDD` });
+      }
+      return v;
+    }
+  }
+}
+
+/** Validates one record of a type: every field of the spec, in spec order. */
+export function validateRecord(spec: RecordSpec, raw: RawRecord): Validation {
+  const errors: FieldError[] = [];
+  const row: TypedRow = {};
+  for (const f of spec.fields) row[f.name] = validateField(f, raw[f.name], errors);
+  return errors.length === 0 ? { ok: true, row } : { ok: false, row, errors };
+}
