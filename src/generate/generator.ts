@@ -134,6 +134,10 @@ function winner<T extends Doc | Rec>(versions: readonly Version<T>[] | undefined
 
 interface Case {
   listKey: string;
+  /** Numeric identities (cheaper to hold for a million lists than the key strings). */
+  listId: number;
+  orderId: number;
+  waybillId: number;
   lists: Version<Doc>[];
   orderKey: string;
   orders: Version<Doc>[];
@@ -145,25 +149,32 @@ interface Case {
 }
 
 /** What is kept of a list until the end of its day (compact; documents only when needed later). */
-interface Pending {
-  /** The case, kept only while it may be needed after today (pending, or a target for later scenarios). */
-  c: Case | null;
-  /** The list version that was checked (kept only with the case). */
-  list: Doc | null;
-  policyId: string;
-  key: string;
-  agentCode: string;
-  copNo: string;
-  customsCode: string;
-  appTime: number;
-  prefilledInvtNo: string;
-  invalid: boolean;
-  checks: ListChecks | null;
-  reasons: Reason[];
-  orderKey: string | null;
-  waybillKey: string | null;
-  keepDocs: boolean;
+class Pending {
+  constructor(
+    /** The case, kept only while it may be needed after today (pending, or a target for later scenarios). */
+    readonly c: Case | null,
+    /** The list version that was checked (kept only with the case). */
+    readonly list: Doc | null,
+    readonly policyId: string,
+    readonly key: string,
+    readonly agentCode: string,
+    readonly copNo: string,
+    readonly customsCode: string,
+    readonly appTime: number,
+    readonly prefilledInvtNo: string,
+    readonly invalid: boolean,
+    readonly checks: ListChecks | null,
+    /** Reason codes and severities (details are dropped to keep a large day small). */
+    readonly reasons: Reason[],
+    readonly listId: number,
+    readonly orderId: number | null,
+    readonly waybillId: number | null,
+    readonly keepDocs: boolean,
+  ) {}
 }
+
+const NO_REASONS: Reason[] = [];
+const INVALID_REASONS: Reason[] = [{ code: 'INVALID_RECORD', severity: 'R', detail: '' }];
 
 interface ListState {
   invtNo: string;
@@ -247,9 +258,9 @@ const ANOMALY_WEIGHTS: readonly (readonly [Kind, number])[] = [
 ];
 
 /** Shares of a day's lists that arrive with a counterpart a day late / a day early (not anomalies). */
-const LATE_ORDER = 0.015;
-const LATE_WAYBILL = 0.01;
-const EARLY_COUNTERPARTS = 0.03;
+const LATE_ORDER = 0.01;
+const LATE_WAYBILL = 0.005;
+const EARLY_COUNTERPARTS = 0.01;
 
 const RETURN_KINDS = [
   'RETURN_ORIGINAL_MISSING',
@@ -287,8 +298,8 @@ class Generator {
   private positiveTargets: Target[] = [];
   private rejectedTargets: Target[] = [];
   /** Orders and waybills held by decided lists that later scenarios may still refer to. */
-  private readonly heldOrders = new Map<string, string>();
-  private readonly heldWaybills = new Map<string, string>();
+  private readonly heldOrders = new Map<number, number>();
+  private readonly heldWaybills = new Map<number, number>();
   private readonly policyCache = new Map<string, PolicyVersion>();
   private sink!: Sink;
   private quarantine: string[] = [];
@@ -569,6 +580,9 @@ class Generator {
     }
     const c: Case = {
       listKey: `${agent.code}|${copNo}`,
+      listId: this.nextSerial(),
+      orderId: this.nextSerial(),
+      waybillId: this.nextSerial(),
       lists: [],
       orderKey: `${platform.code}|${ebc.code}|${orderNo}`,
       orders: [],
@@ -653,8 +667,8 @@ class Generator {
       }
       t.decision = 'CANCELLED';
       t.original.decision = 'CANCELLED';
-      this.heldOrders.delete(t.c.orderKey);
-      this.heldWaybills.delete(t.c.waybillKey);
+      this.heldOrders.delete(t.c.orderId);
+      this.heldWaybills.delete(t.c.waybillId);
       cancelRows.push(this.decisionRow(date, t.list.head, t.invtNo, 'CANCELLED', ['CANCELLED'], '', ''));
     }
     deciding.push(...extraLists);
@@ -667,13 +681,16 @@ class Generator {
       const p = this.evaluateCase(c, d, keepDocs);
       if (p) pendings.push(p);
     };
+    // enough targets for the day's scenarios without holding a large day in memory
+    const keep9610 = Math.min(0.02, 4000 / Math.max(1, o.lists));
+    const keepOther = Math.min(0.2, 3000 / Math.max(1, o.lists));
     let done = 0;
     for (const c of deciding) evaluate(c, true);
     for (const kind of kinds) {
       const listTime = start + r.int(1800, DAY - 120);
       const made = this.makeCase(kind, d, listTime, start, last);
       // a sample of lists (more of the rarer trade modes) is kept as targets for later scenarios
-      const keep = made.keep || r.chance(made.mode === '9610' ? 0.02 : 0.2);
+      const keep = made.keep || r.chance(made.mode === '9610' ? keep9610 : keepOther);
       for (const c of made.now) evaluate(c, keep);
       done++;
       if (done % 5000 === 0) o.onProgress?.({ day: date, dayIndex: d, listsDone: done, listsTotal: kinds.length });
@@ -782,7 +799,7 @@ class Generator {
     const time = start + this.rng.int(7300, DAY - 200);
     const copNo = `CP${fmtDate8(time)}${pad(this.nextSerial(), 9)}`;
     const doc = this.newListVersion(t.list, time, { copNo, invtNo: '' });
-    const c: Case = { ...t.c, listKey: `${doc.head.agentCode}|${copNo}`, lists: [] };
+    const c: Case = { ...t.c, listKey: `${doc.head.agentCode}|${copNo}`, listId: this.nextSerial(), lists: [] };
     this.emit('list', c.lists, doc, d, d, { code: doc.head.agentCode ?? '', name: doc.head.agentName ?? '' });
     return c;
   }
@@ -802,6 +819,7 @@ class Generator {
     if (what === 'order') {
       // the new list declares the released list's order, with that order's lines
       c.orderKey = t.c.orderKey;
+      c.orderId = t.c.orderId;
       c.orders = t.c.orders;
       c.decoys = t.c.decoys;
       c.receipts = t.c.receipts;
@@ -811,6 +829,7 @@ class Generator {
       this.emit('waybill', c.waybills, wb, d, d, fresh.carrier);
     } else {
       c.waybillKey = t.c.waybillKey;
+      c.waybillId = t.c.waybillId;
       c.waybills = t.c.waybills;
       const th = t.list.head;
       const h: Rec = { ...list.head, logisticsCode: th.logisticsCode ?? '', logisticsName: th.logisticsName ?? '', logisticsNo: th.logisticsNo ?? '', ebcCode: th.ebcCode ?? '', ebcName: th.ebcName ?? '', freight: th.freight ?? '', insuredFee: th.insuredFee ?? '', packNo: th.packNo ?? '', grossWeight: th.grossWeight ?? '', netWeight: th.netWeight ?? '' };
@@ -1043,6 +1062,7 @@ class Generator {
       let lines2 = g.list.lines;
       if (kind === 'ORDER_REUSED') {
         c2.orderKey = c.orderKey;
+        c2.orderId = c.orderId;
         c2.orders = c.orders;
         c2.receipts = c.receipts;
         h2 = { ...h2, ebpCode: h.ebpCode ?? '', ebpName: h.ebpName ?? '', ebcCode: h.ebcCode ?? '', ebcName: h.ebcName ?? '', orderNo: h.orderNo ?? '', statisticsFlag: h.statisticsFlag ?? 'B', country: h.country ?? '', POD: h.POD ?? '' };
@@ -1050,6 +1070,7 @@ class Generator {
         this.emit('waybill', c2.waybills, { ...g.waybill, ebcCode: h2.ebcCode ?? '', ebcName: h2.ebcName ?? '', grossWeight: h2.grossWeight ?? '', packNo: h2.packNo ?? '' }, d, d, g.carrier);
       } else {
         c2.waybillKey = c.waybillKey;
+        c2.waybillId = c.waybillId;
         c2.waybills = c.waybills;
         h2 = { ...h2, logisticsCode: h.logisticsCode ?? '', logisticsName: h.logisticsName ?? '', logisticsNo: h.logisticsNo ?? '', ebcCode: h.ebcCode ?? '', ebcName: h.ebcName ?? '', freight: h.freight ?? '', insuredFee: h.insuredFee ?? '', packNo: h.packNo ?? '', grossWeight: h.grossWeight ?? '', netWeight: h.netWeight ?? '' };
         const oh: Rec = { ...g.order.head, ebcCode: h2.ebcCode ?? '', ebcName: h2.ebcName ?? '' };
@@ -1087,18 +1108,13 @@ class Generator {
     const list = latest.rec;
     const h = list.head;
     const key = `${h.agentCode}|${h.copNo}`;
-    const base = {
-      key,
-      agentCode: h.agentCode ?? '',
-      copNo: h.copNo ?? '',
-      customsCode: h.customsCode ?? '',
-      appTime: latestT,
-      prefilledInvtNo: (h.invtNo ?? '').trim(),
-      keepDocs,
-      policyId: this.safePolicyId(h),
-    };
+    const policyId = this.safePolicyId(h);
+    const agentCode = h.agentCode ?? '';
+    const copNo = h.copNo ?? '';
+    const customsCode = h.customsCode ?? '';
+    const prefilled = (h.invtNo ?? '').trim();
     if (latest.invalid) {
-      return { ...base, c: keepDocs ? c : null, list: keepDocs ? list : null, invalid: true, checks: null, reasons: [{ code: 'INVALID_RECORD', severity: 'R', detail: 'the list failed validation' }], orderKey: null, waybillKey: null };
+      return new Pending(keepDocs ? c : null, keepDocs ? list : null, policyId, keepDocs ? key : '', agentCode, copNo, customsCode, latestT, prefilled, true, null, INVALID_REASONS, c.listId, null, null, keepDocs);
     }
     const order = winner(c.orders, d);
     const decoy = winner(c.decoys, d);
@@ -1110,16 +1126,9 @@ class Generator {
     const duplicate = st !== undefined && st.positive && st.day < d;
     const checks = checkList(list, { order, orderOtherParty: !order && decoy !== undefined, waybill, receipt, duplicate }, this.policyAt, this.ref);
     const retain = keepDocs || checks.reasons.some((x) => x.severity === 'P');
-    return {
-      ...base,
-      c: retain ? c : null,
-      list: retain ? list : null,
-      invalid: false,
-      checks,
-      reasons: checks.reasons,
-      orderKey: order ? c.orderKey : null,
-      waybillKey: waybill ? c.waybillKey : null,
-    };
+    const reasons = checks.reasons.length ? checks.reasons.map((x) => ({ code: x.code, severity: x.severity, detail: '' })) : NO_REASONS;
+    checks.reasons = reasons;
+    return new Pending(retain ? c : null, retain ? list : null, policyId, keepDocs ? key : '', agentCode, copNo, customsCode, latestT, prefilled, false, checks, reasons, c.listId, order ? c.orderId : null, waybill ? c.waybillId : null, keepDocs);
   }
 
   private decisionRow(date: string, h: Rec, invtNo: string, decision: Decision, reasons: string[], value: string, policyId: string): string {
@@ -1139,15 +1148,15 @@ class Generator {
       if (expired) for (const x of reasons) if (x.severity === 'P') x.severity = 'R';
       const hasR = reasons.some((x) => x.severity === 'R');
       if (!hasR && !p.invalid) {
-        const oHolder = p.orderKey ? heldO.get(p.orderKey) : undefined;
-        const wHolder = p.waybillKey ? heldW.get(p.waybillKey) : undefined;
-        const oTaken = oHolder !== undefined && oHolder !== p.key;
-        const wTaken = wHolder !== undefined && wHolder !== p.key;
-        if (oTaken) reasons.push({ code: 'ORDER_REUSED', severity: 'R', detail: `order ${p.orderKey} is held by ${oHolder}` });
-        if (wTaken) reasons.push({ code: 'WAYBILL_REUSED', severity: 'R', detail: `waybill ${p.waybillKey} is held by ${wHolder}` });
+        const oHolder = p.orderId !== null ? heldO.get(p.orderId) : undefined;
+        const wHolder = p.waybillId !== null ? heldW.get(p.waybillId) : undefined;
+        const oTaken = oHolder !== undefined && oHolder !== p.listId;
+        const wTaken = wHolder !== undefined && wHolder !== p.listId;
+        if (oTaken) reasons.push({ code: 'ORDER_REUSED', severity: 'R', detail: '' });
+        if (wTaken) reasons.push({ code: 'WAYBILL_REUSED', severity: 'R', detail: '' });
         if (!oTaken && !wTaken) {
-          if (p.orderKey) heldO.set(p.orderKey, p.key);
-          if (p.waybillKey) heldW.set(p.waybillKey, p.key);
+          if (p.orderId !== null) heldO.set(p.orderId, p.listId);
+          if (p.waybillId !== null) heldW.set(p.waybillId, p.listId);
         }
       }
       let decision: Decision;
@@ -1199,8 +1208,8 @@ class Generator {
           // REVIEW lists are kept for "original not released" returns only
           if (!reasons.some((x) => x.code === 'DUPLICATE_LIST')) {
             this.positiveTargets.push(t);
-            this.heldOrders.set(p.c.orderKey, p.key);
-            this.heldWaybills.set(p.c.waybillKey, p.key);
+            this.heldOrders.set(p.c.orderId, p.listId);
+            this.heldWaybills.set(p.c.waybillId, p.listId);
           }
         } else if (decision === 'REJECT' && p.invalid && !st) this.rejectedTargets.push(t);
         else if (decision === 'REVIEW' || decision === 'REJECT') this.notReleased.push(t);

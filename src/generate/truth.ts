@@ -230,16 +230,29 @@ export function checkList(list: Doc, w: ListWorld, policyAt: (date: string) => P
     if (unit13 < band.min * RATE_ONE || unit13 > band.max * RATE_ONE)
       bandHits.push(`gnum ${l.gnum} ${l.gcode} unit price ${fmtCny13(unit13)} CNY outside [${fmt5(band.min)}, ${fmt5(band.max)}] for ${l.country}`);
   }
-  const base = pol.randomRates[mode] ?? { text: '0', num: 0n, den: 1n };
-  const randomRate = ref.aeo.has((h.ebcCode ?? '').trim()) ? multiplyRates(base, pol.aeoFactor) : base;
+  const randomRate = randomRateFor(pol, mode, ref.aeo.has((h.ebcCode ?? '').trim()));
   return {
     reasons,
     valueCny13: value13,
     policy: pol,
-    profileCandidates,
+    profileCandidates: profileCandidates.length ? profileCandidates : NO_PROFILES,
     valueBandDetail: bandHits.length ? bandHits.join('; ') : null,
     randomRate,
   };
+}
+
+const NO_PROFILES: { id: string; rate: Rate }[] = [];
+const ZERO_RATE: Rate = { text: '0', num: 0n, den: 1n };
+const aeoRates = new WeakMap<PolicyVersion, Map<string, Rate>>();
+/** The random-sample rate of a mode under a policy version, times the AEO factor for AEO enterprises (cached). */
+function randomRateFor(pol: PolicyVersion, mode: string, aeo: boolean): Rate {
+  const base = pol.randomRates[mode] ?? ZERO_RATE;
+  if (!aeo) return base;
+  let m = aeoRates.get(pol);
+  if (!m) aeoRates.set(pol, (m = new Map()));
+  let r = m.get(mode);
+  if (!r) m.set(mode, (r = multiplyRates(base, pol.aeoFactor)));
+  return r;
 }
 
 /** Risk selection (§6) once the list has its invtNo. */
