@@ -31,7 +31,7 @@ import {
   tsOf,
   type Decision,
   type Doc,
-  type ListChecks,
+  type RiskInputs,
   type OriginalList,
   type Reason,
   type Rec,
@@ -163,7 +163,10 @@ class Pending {
     readonly appTime: number,
     readonly prefilledInvtNo: string,
     readonly invalid: boolean,
-    readonly checks: ListChecks | null,
+    /** Risk inputs (shared between lists with nothing particular) and the policy; null for invalid lists. */
+    readonly risk: RiskInputs | null,
+    /** CNY value as written to the truth ('' when unknown). */
+    readonly value: string,
     /** Reason codes and severities (details are dropped to keep a large day small). */
     readonly reasons: Reason[],
     readonly listId: number,
@@ -174,6 +177,8 @@ class Pending {
 }
 
 const NO_REASONS: Reason[] = [];
+/** A flat copy of a string built by concatenation (a rope costs several small objects per list). */
+const flat = (s: string): string => (s.length > 12 ? Buffer.from(s, 'utf8').toString('utf8') : s);
 const INVALID_REASONS: Reason[] = [{ code: 'INVALID_RECORD', severity: 'R', detail: '' }];
 
 interface ListState {
@@ -1091,6 +1096,16 @@ class Generator {
     this.emit('waybill', f.c.waybills, f.waybill, day, today, f.carrier);
   }
 
+  private readonly sharedRisk = new Map<string, RiskInputs>();
+  /** Risk inputs of a list; lists with no profile candidate and no value-band hit share one object. */
+  private riskOf(c: { policy: PolicyVersion; profileCandidates: RiskInputs['profileCandidates']; valueBandDetail: string | null; randomRate: RiskInputs['randomRate'] }): RiskInputs {
+    if (c.profileCandidates.length || c.valueBandDetail !== null) return { policy: c.policy, profileCandidates: c.profileCandidates, valueBandDetail: c.valueBandDetail, randomRate: c.randomRate };
+    const k = `${c.policy.id}|${c.randomRate.text}`;
+    let r = this.sharedRisk.get(k);
+    if (!r) this.sharedRisk.set(k, (r = { policy: c.policy, profileCandidates: [], valueBandDetail: null, randomRate: c.randomRate }));
+    return r;
+  }
+
   /** The checks of one list on day d (everything but ownership and grace). */
   private evaluateCase(c: Case, d: number, keepDocs: boolean): Pending | null {
     // latest wins over the list's versions seen so far; drafts take no part; an invalid latest version is INVALID_RECORD
@@ -1114,7 +1129,7 @@ class Generator {
     const customsCode = h.customsCode ?? '';
     const prefilled = (h.invtNo ?? '').trim();
     if (latest.invalid) {
-      return new Pending(keepDocs ? c : null, keepDocs ? list : null, policyId, keepDocs ? key : '', agentCode, copNo, customsCode, latestT, prefilled, true, null, INVALID_REASONS, c.listId, null, null, keepDocs);
+      return new Pending(keepDocs ? c : null, keepDocs ? list : null, policyId, keepDocs ? key : '', agentCode, flat(copNo), customsCode, latestT, prefilled, true, null, '', INVALID_REASONS, c.listId, null, null, keepDocs);
     }
     const order = winner(c.orders, d);
     const decoy = winner(c.decoys, d);
@@ -1127,8 +1142,7 @@ class Generator {
     const checks = checkList(list, { order, orderOtherParty: !order && decoy !== undefined, waybill, receipt, duplicate }, this.policyAt, this.ref);
     const retain = keepDocs || checks.reasons.some((x) => x.severity === 'P');
     const reasons = checks.reasons.length ? checks.reasons.map((x) => ({ code: x.code, severity: x.severity, detail: '' })) : NO_REASONS;
-    checks.reasons = reasons;
-    return new Pending(retain ? c : null, retain ? list : null, policyId, keepDocs ? key : '', agentCode, copNo, customsCode, latestT, prefilled, false, checks, reasons, c.listId, order ? c.orderId : null, waybill ? c.waybillId : null, keepDocs);
+    return new Pending(retain ? c : null, retain ? list : null, policyId, keepDocs ? key : '', agentCode, flat(copNo), customsCode, latestT, prefilled, false, this.riskOf(checks), formatValueCny(checks.valueCny13), reasons, c.listId, order ? c.orderId : null, waybill ? c.waybillId : null, keepDocs);
   }
 
   private decisionRow(date: string, h: Rec, invtNo: string, decision: Decision, reasons: string[], value: string, policyId: string): string {
@@ -1143,7 +1157,7 @@ class Generator {
     const outcome: { p: Pending; reasons: Reason[]; decision: Decision }[] = [];
     for (const p of pendings) {
       const reasons = p.reasons.map((x) => ({ ...x }));
-      const grace = p.checks ? p.checks.policy.graceDays : 0;
+      const grace = p.risk ? p.risk.policy.graceDays : 0;
       const expired = end - p.appTime >= grace * DAY;
       if (expired) for (const x of reasons) if (x.severity === 'P') x.severity = 'R';
       const hasR = reasons.some((x) => x.severity === 'R');
@@ -1181,15 +1195,15 @@ class Generator {
         if (!invtNo) invtNo = `${p.customsCode}${fmtTs(p.appTime).slice(0, 4)}E${doy}${pad(n, 8)}`;
       }
       const reasons = out.reasons;
-      if (decision === 'RELEASE' && p.checks) {
-        const risk = riskReasons(p.checks, invtNo);
+      if (decision === 'RELEASE' && p.risk) {
+        const risk = riskReasons(p.risk, invtNo);
         if (risk.length) {
           decision = 'INSPECT';
           reasons.push(...risk);
         }
       }
       counts[decision] = (counts[decision] ?? 0) + 1;
-      rows.push(this.decisionRow(date, { agentCode: p.agentCode, copNo: p.copNo }, decision === 'PENDING' ? p.prefilledInvtNo || (st?.invtNo ?? '') : invtNo, decision, reasons.map((x) => x.code), p.invalid ? '' : formatValueCny(p.checks?.valueCny13 ?? null), p.policyId));
+      rows.push(this.decisionRow(date, { agentCode: p.agentCode, copNo: p.copNo }, decision === 'PENDING' ? p.prefilledInvtNo || (st?.invtNo ?? '') : invtNo, decision, reasons.map((x) => x.code), p.value, p.policyId));
       if (decision === 'PENDING') {
         if (!p.c) throw new Error(`internal: pending list ${p.key} kept no documents`);
         pending.push(p.c);
@@ -1258,20 +1272,33 @@ class Generator {
     const released = this.positiveTargets.filter((t) => t.decision === 'RELEASE' || t.decision === 'INSPECT');
     const quota = (share: number) => (o.anomalyRate > 0 ? Math.max(o.lists >= 200 ? 1 : 0, Math.round(o.lists * o.anomalyRate * share)) : 0);
     const plan: { kind: ReturnKind; t?: Target }[] = [];
-    const pickT = (f: (t: Target) => boolean): Target | undefined => {
-      const c = released.filter(f);
-      return c.length ? r.pick(c) : undefined;
+    // pools, computed once
+    const pol = this.policyAt(date);
+    const recent = fmtDate8(start - 300 * DAY);
+    const old = fmtDate8(start - 370 * DAY);
+    const eligible = released.filter((t) => pol.returnModes.includes(t.original.tradeMode) && t.original.ieDate >= recent);
+    const pools = {
+      expired: released.filter((t) => t.original.ieDate < old),
+      mode: released.filter((t) => !pol.returnModes.includes(t.original.tradeMode)),
+      cross: released.filter((t) => t.original.tradeMode === '9810' || t.original.tradeMode === '1210'),
     };
-    const eligible = (t: Target) => this.policyAt(date).returnModes.includes(t.original.tradeMode) && t.original.ieDate >= fmtDate8(start - 300 * DAY);
-    for (let i = 0; i < Math.round(o.lists * 0.008); i++) plan.push({ kind: 'CLEAN', t: pickT(eligible) });
+    const pick = (pool: Target[]): Target | undefined => (pool.length ? r.pick(pool) : undefined);
+    // ordinary returns: each of a different original, at most half of the kept originals
+    const shuffled = [...eligible];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = Math.floor(r.next() * (i + 1));
+      [shuffled[i], shuffled[j]] = [shuffled[j] as Target, shuffled[i] as Target];
+    }
+    const clean = Math.min(Math.round(o.lists * 0.008), Math.floor(shuffled.length / 2));
+    for (let i = 0; i < clean; i++) plan.push({ kind: 'CLEAN', t: shuffled[i] });
     for (const kind of RETURN_KINDS) {
       for (let i = 0; i < quota(0.004); i++) {
         let t: Target | undefined;
-        if (kind === 'RETURN_ORIGINAL_NOT_RELEASED') t = this.notReleased.length ? r.pick(this.notReleased) : undefined;
-        else if (kind === 'RETURN_EXPIRED') t = pickT((x) => x.original.ieDate < fmtDate8(start - 370 * DAY));
-        else if (kind === 'RETURN_MODE_NOT_ELIGIBLE') t = pickT((x) => !this.policyAt(date).returnModes.includes(x.original.tradeMode));
-        else if (kind === 'RETURN_CROSS_DISTRICT_NOT_ALLOWED') t = pickT((x) => x.original.tradeMode === '9810' || x.original.tradeMode === '1210') ?? pickT(() => true);
-        else if (kind !== 'RETURN_ORIGINAL_MISSING') t = pickT(eligible);
+        if (kind === 'RETURN_ORIGINAL_NOT_RELEASED') t = pick(this.notReleased);
+        else if (kind === 'RETURN_EXPIRED') t = pick(pools.expired);
+        else if (kind === 'RETURN_MODE_NOT_ELIGIBLE') t = pick(pools.mode);
+        else if (kind === 'RETURN_CROSS_DISTRICT_NOT_ALLOWED') t = pick(pools.cross) ?? pick(eligible);
+        else if (kind !== 'RETURN_ORIGINAL_MISSING') t = pick(eligible);
         if (kind === 'RETURN_ORIGINAL_MISSING' || t) plan.push({ kind, t });
       }
     }

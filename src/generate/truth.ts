@@ -256,7 +256,10 @@ function randomRateFor(pol: PolicyVersion, mode: string, aeo: boolean): Rate {
 }
 
 /** Risk selection (§6) once the list has its invtNo. */
-export function riskReasons(c: ListChecks, invtNo: string): Reason[] {
+/** What risk selection needs of a list's checks. */
+export type RiskInputs = Pick<ListChecks, 'policy' | 'profileCandidates' | 'valueBandDetail' | 'randomRate'>;
+
+export function riskReasons(c: RiskInputs, invtNo: string): Reason[] {
   const out: Reason[] = [];
   const seed = c.policy.randomSeed;
   const hits = c.profileCandidates.filter((p) => drawSelects(seed + p.id, invtNo, p.rate)).map((p) => p.id);
