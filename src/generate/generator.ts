@@ -1276,7 +1276,8 @@ class Generator {
     const pol = this.policyAt(date);
     const recent = fmtDate8(start - 300 * DAY);
     const old = fmtDate8(start - 370 * DAY);
-    const eligible = released.filter((t) => pol.returnModes.includes(t.original.tradeMode) && t.original.ieDate >= recent);
+    // originals nothing has been returned from yet (so an ordinary return stays within what was exported)
+    const eligible = released.filter((t) => pol.returnModes.includes(t.original.tradeMode) && t.original.ieDate >= recent && t.original.returned.size === 0);
     const pools = {
       expired: released.filter((t) => t.original.ieDate < old),
       mode: released.filter((t) => !pol.returnModes.includes(t.original.tradeMode)),
