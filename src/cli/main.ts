@@ -54,6 +54,8 @@ interface GenerateCliOptions {
   force?: boolean;
   quiet?: boolean;
   json?: boolean;
+  /** pino level; default info (warn with --quiet) */
+  logLevel?: string;
 }
 
 function humanBytes(n: number): string {
@@ -87,7 +89,7 @@ function printSummary(days: DaySummary[], out: string, secs: number): void {
 }
 
 async function runGenerate(o: GenerateCliOptions): Promise<void> {
-  const log = makeLogger({ quiet: o.quiet }).child({ stage: 'generate' });
+  const log = makeLogger({ quiet: o.quiet, ...(o.logLevel ? { level: o.logLevel } : {}) }).child({ stage: 'generate' });
   const out = resolve(o.out);
   const reference = loadReference(o.reference);
   const policy = loadPolicy(o.policy);
@@ -165,7 +167,7 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'where to write', 'out/sample')
     .option('-q, --quiet', 'no progress')
     .action(async (opts: { out: string; quiet?: boolean }) => {
-      await runGenerate({ out: opts.out, date: '2025-06-12', days: 2, lists: 2000, seed: 'demo', format: 'xml', anomalyRate: 0.05, force: true, quiet: opts.quiet ?? false });
+      await runGenerate({ out: opts.out, date: '2025-06-12', days: 2, lists: 2000, seed: 'demo', format: 'xml', anomalyRate: 0.05, force: true, quiet: opts.quiet ?? false, logLevel: process.env.DECLMATCH_LOG_LEVEL ?? 'warn' });
       process.stdout.write('\nNext: the matching run (`declmatch run`) is not built yet; the ground truth above is what it will have to reproduce.\n');
     });
 
@@ -202,6 +204,11 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // `declmatch ... | head` closes stdout early: that is not an error
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(EXIT.OK);
+    throw e;
+  });
   const program = buildProgram();
   try {
     await program.parseAsync([...argv], { from: 'user' });

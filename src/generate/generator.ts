@@ -682,9 +682,11 @@ class Generator {
     const fresh = Math.max(0, o.lists - deciding.length + this.carried.length);
     const kinds = this.schedule(fresh);
     const pendings: Pending[] = [];
+    let listsDone = 0;
     const evaluate = (c: Case, keepDocs: boolean) => {
       const p = this.evaluateCase(c, d, keepDocs);
       if (p) pendings.push(p);
+      listsDone++;
     };
     // enough targets for the day's scenarios without holding a large day in memory
     const keep9610 = Math.min(0.02, 4000 / Math.max(1, o.lists));
@@ -698,7 +700,7 @@ class Generator {
       const keep = made.keep || r.chance(made.mode === '9610' ? keep9610 : keepOther);
       for (const c of made.now) evaluate(c, keep);
       done++;
-      if (done % 5000 === 0) o.onProgress?.({ day: date, dayIndex: d, listsDone: done, listsTotal: kinds.length });
+      if (done % 5000 === 0) o.onProgress?.({ day: date, dayIndex: d, listsDone, listsTotal: Math.max(listsDone, o.lists) });
     }
 
     // 4. settle the day: ownership, grace, decision, numbering, risk
@@ -725,7 +727,7 @@ class Generator {
       join(truthDir, 'quarantine.csv'),
       'file,message_guid,record_index,record_type,business_key,field,code,detail\n' + this.quarantine.map((q) => q + '\n').join(''),
     );
-    o.onProgress?.({ day: date, dayIndex: d, listsDone: kinds.length, listsTotal: kinds.length });
+    o.onProgress?.({ day: date, dayIndex: d, listsDone, listsTotal: listsDone });
     return {
       date,
       folder,
