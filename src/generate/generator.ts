@@ -819,35 +819,41 @@ class Generator {
   }
 
   private reuseAcrossDays(t: Target, d: number, start: number, what: 'order' | 'waybill'): Case {
-    const time = start + this.rng.int(1800, DAY - 200);
-    const fresh = this.buildCase(time, d, { mode: t.list.head.tradeMode ?? '9610' });
-    const c = fresh.c;
-    let list = fresh.list;
+    return this.shareCounterpart(t.c, t.list, start + this.rng.int(1800, DAY - 200), d, what);
+  }
+
+  /**
+   * A new list (a fresh case) that declares the order — or the waybill — of an existing list, with
+   * everything else consistent, so that the only thing wrong with it is the reuse.
+   */
+  private shareCounterpart(base: Case, baseList: Doc, time: number, d: number, what: 'order' | 'waybill'): Case {
+    const g = this.buildCase(time, d, { mode: baseList.head.tradeMode ?? '9610' });
+    const c = g.c;
+    const b = baseList.head;
+    let head: Rec;
+    let lines: Rec[];
     if (what === 'order') {
-      // the new list declares the released list's order, with that order's lines
-      c.orderKey = t.c.orderKey;
-      c.orderId = t.c.orderId;
-      c.orders = t.c.orders;
-      c.decoys = t.c.decoys;
-      c.receipts = t.c.receipts;
-      const h: Rec = { ...list.head, ebpCode: t.list.head.ebpCode ?? '', ebpName: t.list.head.ebpName ?? '', ebcCode: t.list.head.ebcCode ?? '', ebcName: t.list.head.ebcName ?? '', orderNo: t.list.head.orderNo ?? '', tradeMode: t.list.head.tradeMode ?? '', statisticsFlag: t.list.head.statisticsFlag ?? 'B', country: t.list.head.country ?? '', POD: t.list.head.POD ?? '' };
-      list = { head: h, lines: t.list.lines.map((l) => ({ ...l })) };
-      const wb: Rec = { ...fresh.waybill, ebcCode: h.ebcCode ?? '', ebcName: h.ebcName ?? '', grossWeight: h.grossWeight ?? '', packNo: h.packNo ?? '' };
-      this.emit('waybill', c.waybills, wb, d, d, fresh.carrier);
+      c.orderKey = base.orderKey;
+      c.orderId = base.orderId;
+      c.orders = base.orders;
+      c.decoys = base.decoys;
+      c.receipts = base.receipts;
+      head = { ...g.list.head, ebpCode: b.ebpCode ?? '', ebpName: b.ebpName ?? '', ebcCode: b.ebcCode ?? '', ebcName: b.ebcName ?? '', orderNo: b.orderNo ?? '', tradeMode: b.tradeMode ?? '', statisticsFlag: b.statisticsFlag ?? 'B', country: b.country ?? '', POD: b.POD ?? '' };
+      lines = baseList.lines.map((l) => ({ ...l }));
+      this.emit('waybill', c.waybills, { ...g.waybill, ebcCode: head.ebcCode ?? '', ebcName: head.ebcName ?? '', grossWeight: head.grossWeight ?? '', packNo: head.packNo ?? '' }, d, d, g.carrier);
     } else {
-      c.waybillKey = t.c.waybillKey;
-      c.waybillId = t.c.waybillId;
-      c.waybills = t.c.waybills;
-      const th = t.list.head;
-      const h: Rec = { ...list.head, logisticsCode: th.logisticsCode ?? '', logisticsName: th.logisticsName ?? '', logisticsNo: th.logisticsNo ?? '', ebcCode: th.ebcCode ?? '', ebcName: th.ebcName ?? '', freight: th.freight ?? '', insuredFee: th.insuredFee ?? '', packNo: th.packNo ?? '', grossWeight: th.grossWeight ?? '', netWeight: th.netWeight ?? '' };
-      list = { head: h, lines: list.lines };
-      const orderHead: Rec = { ...fresh.order.head, ebcCode: h.ebcCode ?? '', ebcName: h.ebcName ?? '' };
-      c.orderKey = `${orderHead.ebpCode}|${orderHead.ebcCode}|${orderHead.orderNo}`;
-      this.emit('order', c.orders, { head: orderHead, lines: fresh.order.lines }, d, d, fresh.platform);
-      if (fresh.receipt) this.emit('receipt', c.receipts, { ...fresh.receipt, ebcCode: h.ebcCode ?? '' }, d, d, fresh.platform);
+      c.waybillKey = base.waybillKey;
+      c.waybillId = base.waybillId;
+      c.waybills = base.waybills;
+      head = { ...g.list.head, logisticsCode: b.logisticsCode ?? '', logisticsName: b.logisticsName ?? '', logisticsNo: b.logisticsNo ?? '', ebcCode: b.ebcCode ?? '', ebcName: b.ebcName ?? '', freight: b.freight ?? '', insuredFee: b.insuredFee ?? '', packNo: b.packNo ?? '', grossWeight: b.grossWeight ?? '', netWeight: b.netWeight ?? '' };
+      lines = g.list.lines;
+      const oh: Rec = { ...g.order.head, ebcCode: head.ebcCode ?? '', ebcName: head.ebcName ?? '' };
+      c.orderKey = `${oh.ebpCode}|${oh.ebcCode}|${oh.orderNo}`;
+      this.emit('order', c.orders, { head: oh, lines: g.order.lines }, d, d, g.platform);
+      if (g.receipt) this.emit('receipt', c.receipts, { ...g.receipt, ebcCode: head.ebcCode ?? '' }, d, d, g.platform);
     }
-    c.listKey = `${list.head.agentCode}|${list.head.copNo}`;
-    this.emit('list', c.lists, list, d, d, fresh.agent);
+    c.listKey = `${head.agentCode}|${head.copNo}`;
+    this.emit('list', c.lists, { head, lines }, d, d, g.agent);
     return c;
   }
 
@@ -1061,33 +1067,9 @@ class Generator {
     if (kind === 'DRAFT_ONLY') h.appStatus = '1';
     this.emit('list', c.lists, f.list, d, d, f.agent);
     if (kind === 'ORDER_REUSED' || kind === 'WAYBILL_REUSED') {
-      // a second list, declared later, names the same order (or waybill)
+      // a second list, declared later the same day, names the same order (or waybill)
       const t2 = Math.min(start + DAY - 1, tsOf(h) + r.int(60, 3600));
-      const g = this.buildCase(t2, d, { mode: h.tradeMode ?? '9610' });
-      const c2 = g.c;
-      let h2: Rec = g.list.head;
-      let lines2 = g.list.lines;
-      if (kind === 'ORDER_REUSED') {
-        c2.orderKey = c.orderKey;
-        c2.orderId = c.orderId;
-        c2.orders = c.orders;
-        c2.receipts = c.receipts;
-        h2 = { ...h2, ebpCode: h.ebpCode ?? '', ebpName: h.ebpName ?? '', ebcCode: h.ebcCode ?? '', ebcName: h.ebcName ?? '', orderNo: h.orderNo ?? '', statisticsFlag: h.statisticsFlag ?? 'B', country: h.country ?? '', POD: h.POD ?? '' };
-        lines2 = f.list.lines.map((l) => ({ ...l }));
-        this.emit('waybill', c2.waybills, { ...g.waybill, ebcCode: h2.ebcCode ?? '', ebcName: h2.ebcName ?? '', grossWeight: h2.grossWeight ?? '', packNo: h2.packNo ?? '' }, d, d, g.carrier);
-      } else {
-        c2.waybillKey = c.waybillKey;
-        c2.waybillId = c.waybillId;
-        c2.waybills = c.waybills;
-        h2 = { ...h2, logisticsCode: h.logisticsCode ?? '', logisticsName: h.logisticsName ?? '', logisticsNo: h.logisticsNo ?? '', ebcCode: h.ebcCode ?? '', ebcName: h.ebcName ?? '', freight: h.freight ?? '', insuredFee: h.insuredFee ?? '', packNo: h.packNo ?? '', grossWeight: h.grossWeight ?? '', netWeight: h.netWeight ?? '' };
-        const oh: Rec = { ...g.order.head, ebcCode: h2.ebcCode ?? '', ebcName: h2.ebcName ?? '' };
-        c2.orderKey = `${oh.ebpCode}|${oh.ebcCode}|${oh.orderNo}`;
-        this.emit('order', c2.orders, { head: oh, lines: g.order.lines }, d, d, g.platform);
-        if (g.receipt) this.emit('receipt', c2.receipts, { ...g.receipt, ebcCode: h2.ebcCode ?? '' }, d, d, g.platform);
-      }
-      c2.listKey = `${h2.agentCode}|${h2.copNo}`;
-      this.emit('list', c2.lists, { head: h2, lines: lines2 }, d, d, g.agent);
-      now.push(c2);
+      now.push(this.shareCounterpart(c, f.list, t2, d, kind === 'ORDER_REUSED' ? 'order' : 'waybill'));
     }
     return { now, keep, mode: h.tradeMode ?? '' };
   }
