@@ -2,15 +2,18 @@
  * Everything derived from the field tables that is not validation: staging columns, the Arrow
  * schema of a record batch, and the DuckDB DDL of the staging tables.
  */
-import { DataType, DateDay, Decimal, Field, Int32, Schema, TimestampSecond, Utf8 } from 'apache-arrow';
+import { Bool, DataType, DateDay, Decimal, Field, Int32, Schema, TimestampSecond, Utf8 } from 'apache-arrow';
 import { HEAD_GUID, parentKeyFields, RECORD_SPECS, snakeCase, type FieldType, type RecordSpec } from './fields.js';
+
+/** A staging column's type: a field type, or boolean for the validity flag. */
+export type ColumnType = FieldType | 'boolean';
 
 export interface Column {
   /** snake_case column name in staging and published tables. */
   readonly column: string;
   /** CEB field name it comes from (or the provenance name). */
   readonly source: string;
-  readonly type: FieldType;
+  readonly type: ColumnType;
   readonly nullable: boolean;
 }
 
@@ -19,6 +22,12 @@ export const PROVENANCE: readonly Column[] = [
   { column: 'source_file', source: 'source_file', type: 'string', nullable: false },
   { column: 'message_guid', source: 'message_guid', type: 'string', nullable: true },
   { column: 'record_index', source: 'record_index', type: 'integer', nullable: false },
+  /**
+   * false when the record (for head+lines records: the head or any of its lines) failed
+   * validation; its bad fields are NULL and its findings are in the quarantine. Invalid lists are
+   * staged so that they can still be decided (REJECT, INVALID_RECORD).
+   */
+  { column: 'record_valid', source: 'record_valid', type: 'boolean', nullable: false },
 ];
 
 /** Staging columns of a record type: provenance, the head link for lines, then every CEB field. */
@@ -37,7 +46,8 @@ export function stagingTable(spec: RecordSpec): string {
   return `stg_${spec.table}`;
 }
 
-const DUCK_TYPES: Readonly<Record<FieldType, string>> = {
+const DUCK_TYPES: Readonly<Record<ColumnType, string>> = {
+  boolean: 'BOOLEAN',
   string: 'VARCHAR',
   decimal: 'DECIMAL(19,5)',
   integer: 'INTEGER',
@@ -45,12 +55,14 @@ const DUCK_TYPES: Readonly<Record<FieldType, string>> = {
   date: 'DATE',
 };
 
-export function duckType(t: FieldType): string {
+export function duckType(t: ColumnType): string {
   return DUCK_TYPES[t];
 }
 
-function arrowType(t: FieldType): DataType {
+function arrowType(t: ColumnType): DataType {
   switch (t) {
+    case 'boolean':
+      return new Bool();
     case 'string':
       return new Utf8();
     case 'decimal':
