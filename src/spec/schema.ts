@@ -23,9 +23,10 @@ export const PROVENANCE: readonly Column[] = [
   { column: 'message_guid', source: 'message_guid', type: 'string', nullable: true },
   { column: 'record_index', source: 'record_index', type: 'integer', nullable: false },
   /**
-   * false when the record (for head+lines records: the head or any of its lines) failed
-   * validation; its bad fields are NULL and its findings are in the quarantine. Invalid lists are
-   * staged so that they can still be decided (REJECT, INVALID_RECORD).
+   * false when this row failed validation; its bad fields are NULL and its findings are in the
+   * quarantine. Validity is per row, so that XML and tabular input stage the same rows: a head
+   * whose line is invalid is itself valid here, and matching treats the record (head and lines) as
+   * invalid. Invalid lists are staged so that they can still be decided (REJECT, INVALID_RECORD).
    */
   { column: 'record_valid', source: 'record_valid', type: 'boolean', nullable: false },
 ];

@@ -1,0 +1,149 @@
+/**
+ * db/ is the one place that talks to DuckDB: opening a database (file or in-memory) with explicit
+ * threads and memory settings, running SQL, reading rows back as JS values, and turning DuckDB's
+ * errors into `DbError`s with a stable code. Only one instance may open a database file per
+ * process (DESIGN.md); open it once and pass the `Db` around.
+ */
+import {
+  DuckDBConnection,
+  DuckDBDecimalValue,
+  DuckDBInstance,
+  JSDuckDBValueConverter,
+  type DuckDBValueConverter,
+  type JS,
+} from '@duckdb/node-api';
+
+export type DbErrorCode = 'DB_LOCKED' | 'DB_ERROR';
+
+/** A DuckDB failure. `code` is 'DB_LOCKED' when another process holds the database file's lock. */
+export class DbError extends Error {
+  constructor(
+    readonly code: DbErrorCode,
+    message: string,
+    /** The SQL (or operation) that failed, truncated. */
+    readonly sql: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DbError';
+  }
+}
+
+const SQL_SHOWN = 300;
+
+function shorten(sql: string): string {
+  const s = sql.replace(/\s+/g, ' ').trim();
+  return s.length > SQL_SHOWN ? `${s.slice(0, SQL_SHOWN)}…` : s;
+}
+
+/** Wraps anything DuckDB threw into a `DbError` naming what was being done. */
+export function dbError(cause: unknown, sql: string): DbError {
+  if (cause instanceof DbError) return cause;
+  const text = cause instanceof Error ? cause.message : String(cause);
+  const shown = shorten(sql);
+  if (/Could not set lock on file/i.test(text)) {
+    return new DbError(
+      'DB_LOCKED',
+      `the database is locked by another process (${text.split('\n')[0]}); wait for it to finish or use another database file`,
+      shown,
+      { cause },
+    );
+  }
+  return new DbError('DB_ERROR', `${text}\n  while running: ${shown}`, shown, { cause });
+}
+
+export interface DbOptions {
+  /** DuckDB worker threads; defaults to all cores when not given, so set it. */
+  threads?: number;
+  /** e.g. '4GB'. */
+  memoryLimit?: string;
+  /** Where DuckDB spills when over the memory limit. */
+  tempDirectory?: string;
+}
+
+/**
+ * Row values as JS: numbers, strings, booleans, bigint (BIGINT/HUGEINT), Date (TIMESTAMP/DATE, the
+ * stored wall-clock time read as UTC), and DECIMAL as its exact text (e.g. '-12.50000'), never a
+ * float.
+ */
+const rowValue: DuckDBValueConverter<JS> = (value, type, converter) =>
+  value instanceof DuckDBDecimalValue ? value.toString() : JSDuckDBValueConverter(value, type, converter);
+
+export class Db {
+  private closed = false;
+
+  constructor(
+    readonly path: string,
+    readonly instance: DuckDBInstance,
+    /** For the loader (appenders); everything else should go through `run` / `all`. */
+    readonly connection: DuckDBConnection,
+  ) {}
+
+  /** Runs one or more statements; results are discarded. */
+  async run(sql: string): Promise<void> {
+    try {
+      await this.connection.run(sql);
+    } catch (e) {
+      throw dbError(e, sql);
+    }
+  }
+
+  /** Runs a query and returns its rows as objects of JS values (decimals as exact strings). */
+  async all(sql: string): Promise<Record<string, unknown>[]> {
+    try {
+      const reader = await this.connection.runAndReadAll(sql);
+      return reader.convertRowObjects(rowValue);
+    } catch (e) {
+      throw dbError(e, sql);
+    }
+  }
+
+  /**
+   * Runs `fn` inside one transaction: COMMIT when it resolves, ROLLBACK when it throws. Appending
+   * many batches inside one transaction is several times faster than one commit per batch.
+   */
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    await this.run('BEGIN TRANSACTION');
+    let result: T;
+    try {
+      result = await fn();
+    } catch (e) {
+      try {
+        await this.connection.run('ROLLBACK');
+      } catch {
+        // the transaction may already be aborted; the first error is the one to report
+      }
+      throw e;
+    }
+    await this.run('COMMIT');
+    return result;
+  }
+
+  /** Closes the connection and the instance (flushes a file database). Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.connection.closeSync();
+      this.instance.closeSync();
+    } catch (e) {
+      throw dbError(e, `close ${this.path}`);
+    }
+  }
+}
+
+export async function openDatabase(path: string, opts: DbOptions = {}): Promise<Db> {
+  const config: Record<string, string> = {};
+  if (opts.threads !== undefined) config.threads = String(opts.threads);
+  if (opts.memoryLimit !== undefined) config.memory_limit = opts.memoryLimit;
+  if (opts.tempDirectory !== undefined) config.temp_directory = opts.tempDirectory;
+  let instance: DuckDBInstance | undefined;
+  try {
+    instance = await DuckDBInstance.create(path, config);
+    const connection = await instance.connect();
+    return new Db(path, instance, connection);
+  } catch (e) {
+    instance?.closeSync();
+    throw dbError(e, `open ${path}`);
+  }
+}

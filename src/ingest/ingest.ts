@@ -1,0 +1,149 @@
+/**
+ * The ingest stage: a business-day folder into DuckDB staging tables (`stg_<table>` per record
+ * type, `stg_quarantine`, `stg_files`), with the ingest ledger. Parsing runs in the worker pool;
+ * this thread only loads finished batches.
+ */
+import { availableParallelism } from 'node:os';
+import type { Logger } from 'pino';
+import { RECORD_SPECS, recordSpec, type RecordTypeName } from '../spec/fields.js';
+import { stagingDDL, stagingTable } from '../spec/schema.js';
+import type { Db } from '../db/duck.js';
+import { appendBatch } from '../db/load.js';
+import { discover, type DayFile } from './discover.js';
+import type { ParseResult, ParseTask } from './parse-file.js';
+import { runPool } from './pool.js';
+import type { QuarantineRow } from './records.js';
+
+export interface IngestOptions {
+  threads?: number;
+  timeoutMs?: number;
+  batchRows?: number;
+  maxConsecutiveFailures?: number;
+  workerHeapMb?: number;
+  log?: Logger;
+  onProgress?: (p: { files: number; filesTotal: number; bytes: number; bytesTotal: number; records: number }) => void;
+}
+
+export interface LedgerRow {
+  recordType: RecordTypeName;
+  /** rows read from well-formed files */
+  read: number;
+  /** valid rows staged */
+  staged: number;
+  /** rows that failed validation (staged with record_valid = false, findings in the quarantine) */
+  quarantined: number;
+}
+
+export interface IngestResult {
+  files: { total: number; read: number; skipped: number; unknown: number; malformed: number };
+  bytes: number;
+  ledger: LedgerRow[];
+  quarantineRows: number;
+  seconds: number;
+  threads: number;
+}
+
+export const QUARANTINE_DDL = `CREATE OR REPLACE TABLE stg_quarantine (
+  file VARCHAR NOT NULL,
+  message_guid VARCHAR,
+  record_index INTEGER,
+  record_type VARCHAR,
+  business_key VARCHAR,
+  field VARCHAR,
+  code VARCHAR NOT NULL,
+  detail VARCHAR NOT NULL
+);`;
+
+export const FILES_DDL = `CREATE OR REPLACE TABLE stg_files (
+  file VARCHAR NOT NULL,
+  kind VARCHAR NOT NULL,
+  bytes BIGINT NOT NULL,
+  record_type VARCHAR,
+  status VARCHAR NOT NULL,   -- ok | skipped | unknown | malformed
+  detail VARCHAR NOT NULL
+);`;
+
+const q = (v: string | null) => (v === null ? 'NULL' : `'${v.replace(/'/g, "''")}'`);
+const n = (v: number | null) => (v === null ? 'NULL' : String(v));
+
+async function insertQuarantine(db: Db, rows: readonly QuarantineRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 500) {
+    const values = rows
+      .slice(i, i + 500)
+      .map((r) => `(${q(r.file)}, ${q(r.messageGuid)}, ${n(r.recordIndex)}, ${q(r.recordType)}, ${q(r.businessKey)}, ${q(r.field)}, ${q(r.code)}, ${q(r.detail)})`)
+      .join(',\n');
+    await db.run(`INSERT INTO stg_quarantine VALUES ${values}`);
+  }
+}
+
+async function insertFile(db: Db, f: DayFile, status: string, detail: string, recordType: string | null): Promise<void> {
+  await db.run(`INSERT INTO stg_files VALUES (${q(f.name)}, ${q(f.kind)}, ${f.bytes}, ${q(recordType)}, ${q(status)}, ${q(detail)})`);
+}
+
+/** Replaces the staging tables with the day folder's records. */
+export async function ingestDay(dayDir: string, db: Db, o: IngestOptions = {}): Promise<IngestResult> {
+  const t0 = Date.now();
+  const threads = Math.max(1, o.threads ?? availableParallelism());
+  for (const spec of RECORD_SPECS) await db.run(stagingDDL(spec).replace('CREATE TABLE IF NOT EXISTS', 'CREATE OR REPLACE TABLE'));
+  await db.run(QUARANTINE_DDL);
+  await db.run(FILES_DDL);
+
+  const files = discover(dayDir);
+  const byName = new Map(files.map((f) => [f.name, f]));
+  const result: IngestResult = { files: { total: files.length, read: 0, skipped: 0, unknown: 0, malformed: 0 }, bytes: 0, ledger: [], quarantineRows: 0, seconds: 0, threads };
+  const counts = new Map<RecordTypeName, LedgerRow>(RECORD_SPECS.map((s) => [s.name, { recordType: s.name, read: 0, staged: 0, quarantined: 0 }]));
+  const tasks: ParseTask[] = [];
+  for (const f of files) {
+    if (f.verdict === 'unknown') {
+      result.files.unknown++;
+      await insertFile(db, f, 'unknown', f.detail, null);
+      o.log?.warn({ file: f.name, detail: f.detail }, 'file not read');
+    } else if (f.verdict === 'skipped') {
+      result.files.skipped++;
+      await insertFile(db, f, 'skipped', f.detail, null);
+    } else tasks.push({ path: f.path, name: f.name, kind: f.kind, recordType: f.recordType, ...(o.batchRows ? { batchRows: o.batchRows } : {}) });
+  }
+  const bytesTotal = tasks.reduce((s, t) => s + (byName.get(t.name)?.bytes ?? 0), 0);
+  let done = 0;
+  let records = 0;
+
+  const onResult = async (r: ParseResult) => {
+    const f = byName.get(r.file) as DayFile;
+    for (const b of r.batches) await appendBatch(db, recordSpec(b.type), b.ipc);
+    await insertQuarantine(db, r.quarantine);
+    result.quarantineRows += r.quarantine.length;
+    for (const [type, c] of Object.entries(r.counts) as [RecordTypeName, { read: number; invalid: number }][]) {
+      const row = counts.get(type) as LedgerRow;
+      row.read += c.read;
+      row.quarantined += c.invalid;
+      row.staged += c.read - c.invalid;
+      records += c.read;
+    }
+    if (r.status === 'malformed') {
+      result.files.malformed++;
+      o.log?.warn({ file: r.file, detail: r.detail }, 'file quarantined');
+    } else if (r.status === 'skipped') result.files.skipped++;
+    else result.files.read++;
+    await insertFile(db, f, r.status, r.detail, r.recordType);
+    done++;
+    result.bytes += f.bytes;
+    o.onProgress?.({ files: done, filesTotal: tasks.length, bytes: result.bytes, bytesTotal, records });
+  };
+
+  // one transaction for the day's staging: faster than a commit per batch, and all or nothing
+  await db.transaction(() =>
+    runPool(tasks, {
+      threads,
+      timeoutMs: o.timeoutMs ?? 120_000,
+      maxConsecutiveFailures: o.maxConsecutiveFailures ?? 8,
+      workerHeapMb: o.workerHeapMb ?? 768,
+      onResult,
+    }),
+  );
+  result.ledger = [...counts.values()];
+  result.seconds = (Date.now() - t0) / 1000;
+  o.log?.info({ files: result.files, ledger: result.ledger, seconds: result.seconds, threads }, 'ingest done');
+  return result;
+}
+
+export { stagingTable };

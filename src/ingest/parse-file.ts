@@ -1,0 +1,148 @@
+/**
+ * The work of one parse task, run inside a pool worker: one file in, Arrow batches per record
+ * type and quarantine rows out, packed into one transferable buffer. A malformed file yields no
+ * batch, only its MALFORMED_MESSAGE row (RULES.md §3: quarantined whole).
+ */
+import { recordSpec, tabularColumns, type RecordTypeName } from '../spec/fields.js';
+import { BatchBuilder } from './batch.js';
+import type { FileKind } from './discover.js';
+import { entityRows, tabularRow, type QuarantineRow } from './records.js';
+import { readTabular } from './tabular.js';
+import { DEFAULT_XML_CAPS, readCebXml, type XmlCaps } from './xml.js';
+
+export interface ParseTask {
+  path: string;
+  name: string;
+  kind: FileKind;
+  /** Rows per Arrow batch. */
+  batchRows?: number;
+  caps?: XmlCaps;
+  /** Tabular files: the record type named by the file. */
+  recordType?: RecordTypeName | null;
+}
+
+export interface Counts {
+  /** rows read */
+  read: number;
+  /** rows that failed validation (staged with record_valid = false) */
+  invalid: number;
+}
+
+export interface ParseResult {
+  file: string;
+  status: 'ok' | 'skipped' | 'malformed';
+  detail: string;
+  messageGuid: string | null;
+  recordType: RecordTypeName | null;
+  counts: Partial<Record<RecordTypeName, Counts>>;
+  batches: { type: RecordTypeName; rows: number; ipc: Uint8Array }[];
+  quarantine: QuarantineRow[];
+}
+
+class Collector {
+  private readonly builders = new Map<RecordTypeName, BatchBuilder>();
+  readonly batches: ParseResult['batches'] = [];
+  readonly counts: ParseResult['counts'] = {};
+  readonly quarantine: QuarantineRow[] = [];
+  constructor(private readonly batchRows: number) {}
+
+  add(type: RecordTypeName, row: Record<string, unknown>): void {
+    let b = this.builders.get(type);
+    if (!b) {
+      b = new BatchBuilder(recordSpec(type), Math.min(this.batchRows, 512));
+      this.builders.set(type, b);
+    }
+    b.append(row as never);
+    const c = (this.counts[type] ??= { read: 0, invalid: 0 });
+    c.read++;
+    if (row.record_valid === false) c.invalid++;
+    if (b.length >= this.batchRows) this.batches.push({ type, rows: b.length, ipc: b.finish() });
+  }
+
+  flush(): void {
+    for (const [type, b] of this.builders) if (b.length > 0) this.batches.push({ type, rows: b.length, ipc: b.finish() });
+  }
+}
+
+function malformed(task: ParseTask, detail: string, messageGuid: string | null, recordType: RecordTypeName | null): ParseResult {
+  return {
+    file: task.name,
+    status: 'malformed',
+    detail,
+    messageGuid,
+    recordType,
+    counts: {},
+    batches: [],
+    quarantine: [{ file: task.name, messageGuid, recordIndex: null, recordType, businessKey: null, field: null, code: 'MALFORMED_MESSAGE', detail }],
+  };
+}
+
+export async function parseFile(task: ParseTask): Promise<ParseResult> {
+  if (task.kind === 'xml') {
+    const read = async (type: RecordTypeName | null) => {
+      const c = new Collector(task.batchRows ?? 16_384);
+      const outcome = await readCebXml(
+        task.path,
+        (e) => {
+          if (type === null) return; // the root was not sniffed: a second pass reads the entities
+          const r = entityRows(type, e.head, e.lines, { file: task.name, messageGuid: e.messageGuid, recordIndex: e.index });
+          c.add(type, r.head);
+          const lineType = recordSpec(type).lines;
+          if (lineType) for (const l of r.lines) c.add(lineType, l);
+          c.quarantine.push(...r.quarantine);
+        },
+        task.caps ?? DEFAULT_XML_CAPS,
+      );
+      return { c, outcome };
+    };
+    // discover sniffed the root; the reader is the judge of it
+    let { c, outcome } = await read(task.recordType ?? null);
+    if (outcome.status === 'ok' && outcome.recordType !== task.recordType) ({ c, outcome } = await read(outcome.recordType));
+    if (outcome.status === 'malformed') return malformed(task, outcome.detail, outcome.messageGuid, task.recordType ?? null);
+    if (outcome.status === 'skipped')
+      return { file: task.name, status: 'skipped', detail: `${outcome.root} is not read by the matching`, messageGuid: outcome.messageGuid, recordType: null, counts: {}, batches: [], quarantine: [] };
+    c.flush();
+    return { file: task.name, status: 'ok', detail: outcome.root, messageGuid: outcome.messageGuid, recordType: outcome.recordType, counts: c.counts, batches: c.batches, quarantine: c.quarantine };
+  }
+  const col = new Collector(task.batchRows ?? 16_384);
+  const type = task.recordType;
+  if (!type) return malformed(task, 'the file name names no record type', null, null);
+  const res = await readTabular(task.path, task.kind, tabularColumns(recordSpec(type)), recordSpec(type), (raw, index) => {
+    const r = tabularRow(type, raw, { file: task.name, messageGuid: null, recordIndex: index });
+    col.add(type, r.row);
+    col.quarantine.push(...r.quarantine);
+  });
+  if (res.status === 'malformed') return malformed(task, res.detail, null, type);
+  col.flush();
+  return { file: task.name, status: 'ok', detail: res.detail, messageGuid: null, recordType: type, counts: col.counts, batches: col.batches, quarantine: col.quarantine };
+}
+
+// ---- one transferable buffer: [u32 header length][header JSON][ipc bytes ...] --------------------
+
+export function packResult(r: ParseResult): ArrayBuffer {
+  const { batches, ...rest } = r;
+  const header = Buffer.from(JSON.stringify({ ...rest, batches: batches.map((b) => ({ type: b.type, rows: b.rows, bytes: b.ipc.byteLength })) }), 'utf8');
+  const total = 4 + header.length + batches.reduce((s, b) => s + b.ipc.byteLength, 0);
+  const out = new Uint8Array(new ArrayBuffer(total));
+  new DataView(out.buffer).setUint32(0, header.length, true);
+  out.set(header, 4);
+  let at = 4 + header.length;
+  for (const b of batches) {
+    out.set(b.ipc, at);
+    at += b.ipc.byteLength;
+  }
+  return out.buffer;
+}
+
+export function unpackResult(buf: ArrayBuffer): ParseResult {
+  const bytes = new Uint8Array(buf);
+  const len = new DataView(buf).getUint32(0, true);
+  const header = JSON.parse(Buffer.from(bytes.subarray(4, 4 + len)).toString('utf8')) as Omit<ParseResult, 'batches'> & { batches: { type: RecordTypeName; rows: number; bytes: number }[] };
+  let at = 4 + len;
+  const batches = header.batches.map((b) => {
+    const ipc = bytes.subarray(at, at + b.bytes);
+    at += b.bytes;
+    return { type: b.type, rows: b.rows, ipc };
+  });
+  return { ...header, batches };
+}

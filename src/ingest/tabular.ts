@@ -1,0 +1,78 @@
+/**
+ * Tabular input (CSV, Parquet): DuckDB reads the file (in the worker's own in-memory instance),
+ * every expected column comes out as the text it would have in a CEB message, and each row goes
+ * through the same validation as an XML record. Typed Parquet columns are turned back into CEB
+ * text (TIMESTAMP → YYYYMMDDhhmmss, DATE → YYYYMMDD, numbers → their decimal text).
+ */
+import { DuckDBInstance } from '@duckdb/node-api';
+import { parentKeyFields, type RecordSpec } from '../spec/fields.js';
+import type { RawRecord } from '../spec/validate.js';
+import type { FileKind } from './discover.js';
+
+const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+function source(path: string, kind: FileKind): string {
+  return kind === 'csv'
+    ? `read_csv(${sqlString(path)}, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"', sample_size = -1)`
+    : `read_parquet(${sqlString(path)})`;
+}
+
+function asText(col: string, type: string): string {
+  const c = ident(col);
+  const t = type.toUpperCase();
+  if (t === 'VARCHAR') return c;
+  if (t.startsWith('TIMESTAMP')) return `strftime(${c}, '%Y%m%d%H%M%S')`;
+  if (t === 'DATE') return `strftime(${c}, '%Y%m%d')`;
+  return `CAST(${c} AS VARCHAR)`;
+}
+
+export type TabularOutcome = { status: 'ok'; detail: string; rows: number } | { status: 'malformed'; detail: string };
+
+/** Reads a CSV/Parquet file row by row; `onRow` gets the raw CEB text per column and the 1-based row number. */
+export async function readTabular(
+  path: string,
+  kind: FileKind,
+  columns: readonly string[],
+  spec: RecordSpec,
+  onRow: (raw: RawRecord, index: number) => void,
+): Promise<TabularOutcome> {
+  const db = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const con = await db.connect();
+  try {
+    let described: { name: string; type: string }[];
+    try {
+      const d = await con.runAndReadAll(`DESCRIBE SELECT * FROM ${source(path, kind)}`);
+      described = d.getRowObjectsJS().map((r) => ({ name: String(r.column_name), type: String(r.column_type) }));
+    } catch (e) {
+      return { status: 'malformed', detail: `cannot read ${kind}: ${(e as Error).message.split('\n')[0]}` };
+    }
+    const present = new Map(described.map((c) => [c.name, c.type]));
+    const required = [...spec.fields.filter((f) => f.required).map((f) => f.name), ...parentKeyFields(spec)];
+    const missing = required.filter((c) => !present.has(c));
+    if (missing.length) return { status: 'malformed', detail: `missing columns: ${missing.join(', ')}` };
+    const unknown = described.map((c) => c.name).filter((n) => !columns.includes(n));
+    const exprs = columns.map((c) => (present.has(c) ? `${asText(c, present.get(c) as string)} AS ${ident(c)}` : `NULL::VARCHAR AS ${ident(c)}`));
+    let rows = 0;
+    try {
+      const result = await con.stream(`SELECT ${exprs.join(', ')} FROM ${source(path, kind)}`);
+      for await (const chunk of result.yieldRowsJs()) {
+        for (const values of chunk) {
+          const raw: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
+          for (let i = 0; i < columns.length; i++) {
+            const v = values[i];
+            raw[columns[i] as string] = v === null || v === undefined ? null : String(v);
+          }
+          onRow(raw, ++rows);
+        }
+      }
+    } catch (e) {
+      return { status: 'malformed', detail: `cannot read ${kind} at row ${rows + 1}: ${(e as Error).message.split('\n')[0]}` };
+    }
+    if (rows === 0) return { status: 'malformed', detail: 'no business record (the file has no rows)' };
+    return { status: 'ok', detail: unknown.length ? `columns ignored: ${unknown.join(', ')}` : '', rows };
+  } finally {
+    con.closeSync();
+    db.closeSync();
+  }
+}
