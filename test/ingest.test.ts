@@ -210,4 +210,41 @@ describe('threads and bad files', () => {
       db.close();
     }
   });
+
+  for (const mode of ['throw', 'exit', 'hang'] as const) {
+    test(`a worker that fails by ${mode} on a file quarantines that file and the run goes on`, async () => {
+      const dir = join(tmp, `fault-${mode}`);
+      mkdirSync(dir, { recursive: true });
+      for (const m of ['CEB303', 'CEB505', 'CEB603']) copyFileSync(join(SAMPLES, `${m}Message.xml`), join(dir, `${m}Message.xml`));
+      process.env.DECLMATCH_FAULT_INJECT = `${mode}:CEB505`;
+      const db = await openDatabase(':memory:', { threads: 1 });
+      try {
+        const r = await ingestDay(dir, db, { threads: 2, timeoutMs: 3000 });
+        assert.equal(r.files.read, 2);
+        assert.equal(r.files.malformed, 1);
+        const q = await db.all(`SELECT file, code, detail FROM stg_quarantine WHERE record_index IS NULL`);
+        assert.equal(q.length, 1);
+        assert.equal(q[0]?.file, 'CEB505Message.xml');
+        assert.match(String(q[0]?.detail), mode === 'hang' ? /ran out of time/ : /worker failed/);
+        assert.ok((r.ledger.find((l) => l.recordType === 'list')?.read ?? 0) > 0);
+      } finally {
+        delete process.env.DECLMATCH_FAULT_INJECT;
+        db.close();
+      }
+    });
+  }
+
+  test('after N worker failures in a row the ingest stops with an error', async () => {
+    const dir = join(tmp, 'fault-many');
+    mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < 5; i++) copyFileSync(join(SAMPLES, 'CEB505Message.xml'), join(dir, `bad${i}.xml`));
+    process.env.DECLMATCH_FAULT_INJECT = 'throw:bad';
+    const db = await openDatabase(':memory:', { threads: 1 });
+    try {
+      await assert.rejects(ingestDay(dir, db, { threads: 1, maxConsecutiveFailures: 3 }), /3 parse workers failed in a row/);
+    } finally {
+      delete process.env.DECLMATCH_FAULT_INJECT;
+      db.close();
+    }
+  });
 });

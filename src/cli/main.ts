@@ -143,7 +143,8 @@ interface IngestCliOptions {
 async function runIngest(dayDir: string, o: IngestCliOptions): Promise<void> {
   const dir = resolve(dayDir);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DeclmatchError('NO_INPUT', `${dir} is not a folder`, EXIT.NO_INPUT);
-  const log = makeLogger({ quiet: o.quiet }).child({ stage: 'ingest' });
+  const runId = `ingest-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${process.pid}`;
+  const log = makeLogger({ quiet: o.quiet }).child({ run_id: runId, stage: 'ingest' });
   let db;
   try {
     db = await openDatabase(resolve(o.db), { threads: o.threads });

@@ -119,9 +119,10 @@ export async function ingestDay(dayDir: string, db: Db, o: IngestOptions = {}): 
       row.staged += c.read - c.invalid;
       records += c.read;
     }
+    o.log?.debug({ file: r.file, worker: r.worker, status: r.status, counts: r.counts }, 'file parsed');
     if (r.status === 'malformed') {
       result.files.malformed++;
-      o.log?.warn({ file: r.file, detail: r.detail }, 'file quarantined');
+      o.log?.warn({ file: r.file, worker: r.worker, detail: r.detail }, 'file quarantined');
     } else if (r.status === 'skipped') result.files.skipped++;
     else result.files.read++;
     await insertFile(db, f, r.status, r.detail, r.recordType);

@@ -37,6 +37,8 @@ export interface ParseResult {
   counts: Partial<Record<RecordTypeName, Counts>>;
   batches: { type: RecordTypeName; rows: number; ipc: Uint8Array }[];
   quarantine: QuarantineRow[];
+  /** The worker thread that parsed it (for the logs). */
+  worker?: number;
 }
 
 class Collector {
