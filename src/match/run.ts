@@ -1,0 +1,375 @@
+/**
+ * match/ owns deciding a business day: the day's staged records join the history of earlier days,
+ * latest wins picks every key's current record (RULES.md §2), the checks of §4 run as SQL
+ * (checks.ts), and the day is settled in RULES.md order: ownership in (appTime, agentCode, copNo)
+ * order, the grace period, the decision of §5, invtNo numbering and the risk draws of §6.
+ *
+ * Work in progress (issue #4): cancels (CEB605), returns (CEB213), the inspection queue, expiry
+ * of open items, `diff` and the published tables of issue #5 are not built yet.
+ */
+import type { Db } from '../db/duck.js';
+import { drawSelects, multiplyRates, type Policy, type PolicyVersion, type Rate } from '../policy/policy.js';
+import type { Reference } from '../policy/reference.js';
+import { RECORD_SPECS } from '../spec/fields.js';
+import { stagingTable } from '../spec/schema.js';
+import { CHECK_TABLES_DDL, runChecks } from './checks.js';
+
+export type Decision = 'REJECT' | 'PENDING' | 'REVIEW' | 'INSPECT' | 'RELEASE' | 'CANCELLED';
+const STATUS: Record<Decision, number> = { REJECT: 100, PENDING: 2, REVIEW: 300, INSPECT: 500, RELEASE: 800, CANCELLED: 100 };
+const CHANNEL: Record<Decision, string | null> = { REJECT: null, PENDING: null, REVIEW: 'yellow', INSPECT: 'red', RELEASE: 'green', CANCELLED: null };
+
+const ISO_TO_CUSTOMS: Record<string, string> = { CNY: '142', USD: '502', HKD: '110', JPY: '116', EUR: '300', GBP: '303', AUD: '601', CAD: '501', SGD: '132', NZD: '609', KRW: '133' };
+const currencySql = (col: string) =>
+  `CASE ${Object.entries(ISO_TO_CUSTOMS)
+    .map(([iso, num]) => `WHEN ${col} = '${iso}' THEN '${num}'`)
+    .join(' ')} ELSE ${col} END`;
+const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+export const DECISIONS_DDL = `CREATE TABLE IF NOT EXISTS decisions (
+  business_date DATE NOT NULL,
+  run_id VARCHAR NOT NULL,
+  agent_code VARCHAR NOT NULL,
+  cop_no VARCHAR NOT NULL,
+  invt_no VARCHAR,
+  trade_mode VARCHAR,
+  customs_code VARCHAR,
+  ebp_code VARCHAR,
+  ebc_code VARCHAR,
+  order_no VARCHAR,
+  logistics_code VARCHAR,
+  logistics_no VARCHAR,
+  decision VARCHAR NOT NULL,
+  status_code INTEGER NOT NULL,
+  channel VARCHAR,
+  reasons VARCHAR[] NOT NULL,
+  value_cny DECIMAL(38,13),
+  policy_id VARCHAR,
+  held_order VARCHAR,
+  held_waybill VARCHAR
+);`;
+
+export const DECISION_REASONS_DDL = `CREATE TABLE IF NOT EXISTS decision_reasons (
+  business_date DATE NOT NULL,
+  agent_code VARCHAR NOT NULL,
+  cop_no VARCHAR NOT NULL,
+  reason VARCHAR NOT NULL,
+  severity VARCHAR NOT NULL,
+  detail VARCHAR
+);`;
+
+interface Candidate {
+  key: string;
+  agentCode: string;
+  copNo: string;
+  customsCode: string | null;
+  appTime: number; // seconds
+  appYear: string;
+  invtNo: string | null;
+  invalid: boolean;
+  policy: PolicyVersion | null;
+  reasons: { code: string; severity: string; detail: string | null }[];
+  orderKey: string | null;
+  waybillKey: string | null;
+  tradeMode: string | null;
+  ebcCode: string | null;
+  profiles: { id: string; rate: Rate }[];
+  valueBand: string | null;
+  prior: { invtNo: string | null; positive: boolean; decided: boolean } | null;
+}
+
+/** History: every staged record of every run, with its business date. */
+async function appendHistory(db: Db, date: string): Promise<void> {
+  for (const spec of RECORD_SPECS) {
+    const stg = stagingTable(spec);
+    const hist = `hist_${spec.table}`;
+    await db.run(`CREATE TABLE IF NOT EXISTS ${hist} AS SELECT CAST(NULL AS DATE) AS business_date, * FROM ${stg} WHERE false`);
+    await db.run(`DELETE FROM ${hist} WHERE business_date = DATE ${lit(date)}`);
+    await db.run(`INSERT INTO ${hist} SELECT DATE ${lit(date)}, * FROM ${stg}`);
+  }
+}
+
+/**
+ * Latest wins (RULES.md §2) over the history up to the day: per key the greatest app_time, then
+ * the later input (business date, file name, position). Drafts and invalid versions (the head or
+ * any of its lines) take no part; a winning delete removes the key.
+ */
+function winnersSql(date: string, table: string, key: string[], lineTable?: string): string {
+  const k = key.join(', ');
+  const invalidLines = lineTable
+    ? `AND NOT EXISTS (SELECT 1 FROM hist_${lineTable} l WHERE l.business_date <= DATE ${lit(date)} AND NOT l.record_valid
+         AND l.head_guid = h.guid AND ${key.map((c) => `l.${c} = h.${c}`).join(' AND ')})`
+    : '';
+  return `SELECT * EXCLUDE (rn) FROM (
+    SELECT h.*, row_number() OVER (PARTITION BY ${k} ORDER BY h.app_time DESC, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
+    FROM hist_${table} h
+    WHERE h.business_date <= DATE ${lit(date)} AND h.record_valid AND h.app_status = '2' ${invalidLines}
+  ) WHERE rn = 1 AND app_type <> '3'`;
+}
+
+export interface DecideOptions {
+  date: string;
+  runId: string;
+  policy: Policy;
+  reference: Reference;
+}
+
+export interface DayDecisions {
+  counts: Partial<Record<Decision, number>>;
+}
+
+export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions> {
+  const { date } = o;
+  await appendHistory(db, date);
+  await db.run(DECISIONS_DDL);
+  await db.run(DECISION_REASONS_DDL);
+  await db.run(`DELETE FROM decisions WHERE business_date = DATE ${lit(date)}`);
+  await db.run(`DELETE FROM decision_reasons WHERE business_date = DATE ${lit(date)}`);
+
+  // winners as of today
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_orders AS ${winnersSql(date, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines')}`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_waybills AS ${winnersSql(date, 'waybills', ['logistics_code', 'logistics_no'])}`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_receipts AS ${winnersSql(date, 'receipts', ['ebc_code', 'order_no'])}`);
+
+  // the list versions: latest non-draft version per key, valid or not (an invalid latest version is INVALID_RECORD)
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_lists AS SELECT * EXCLUDE (rn) FROM (
+      SELECT h.*, NOT h.record_valid OR EXISTS (SELECT 1 FROM hist_list_lines l WHERE l.business_date <= DATE ${lit(date)} AND NOT l.record_valid
+             AND l.head_guid = h.guid AND l.agent_code = h.agent_code AND l.cop_no = h.cop_no) AS invalid,
+        row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY app_time DESC NULLS LAST, business_date DESC, source_file DESC, record_index DESC) AS rn
+      FROM hist_lists h
+      WHERE h.business_date <= DATE ${lit(date)} AND h.agent_code IS NOT NULL AND h.cop_no IS NOT NULL AND coalesce(h.app_status, '') <> '1'
+    ) WHERE rn = 1 AND (invalid OR app_type <> '3')`);
+
+  // prior state of every list key from earlier days' decisions
+  await db.run(`CREATE OR REPLACE TEMP TABLE prior AS
+    WITH d AS (SELECT * FROM decisions WHERE business_date < DATE ${lit(date)}),
+    last AS (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY business_date DESC) AS rn FROM d) WHERE rn = 1),
+    pos AS (SELECT agent_code, cop_no, max(business_date) AS last_positive FROM d WHERE decision IN ('RELEASE', 'INSPECT', 'REVIEW') GROUP BY ALL),
+    can AS (SELECT agent_code, cop_no, max(business_date) AS last_cancel FROM d WHERE decision = 'CANCELLED' GROUP BY ALL),
+    inv AS (SELECT agent_code, cop_no, arg_min(invt_no, business_date) FILTER (WHERE decision <> 'PENDING') AS invt_no,
+                   bool_or(decision <> 'PENDING') AS decided FROM d GROUP BY ALL)
+    SELECT last.agent_code, last.cop_no, last.decision, last.held_order, last.held_waybill, inv.invt_no, inv.decided,
+           pos.last_positive IS NOT NULL AND (can.last_cancel IS NULL OR can.last_cancel < pos.last_positive) AS positive
+    FROM last JOIN inv USING (agent_code, cop_no) LEFT JOIN pos USING (agent_code, cop_no) LEFT JOIN can USING (agent_code, cop_no)`);
+
+  // the lists to decide today: a new winning version today, or pending since an earlier day
+  await db.run(`CREATE OR REPLACE TEMP TABLE deciding AS
+    SELECT w.* FROM w_lists w LEFT JOIN prior p USING (agent_code, cop_no)
+    WHERE w.business_date = DATE ${lit(date)} OR p.decision = 'PENDING'`);
+
+  // inputs of the checks
+  await db.run(CHECK_TABLES_DDL);
+  const versions = [...o.policy.versions].sort((a, b) => (a.effectiveFrom < b.effectiveFrom ? -1 : 1));
+  const dec5 = (v: bigint) => {
+    const neg = v < 0n;
+    const a = neg ? -v : v;
+    return `${neg ? '-' : ''}${a / 100000n}.${(a % 100000n).toString().padStart(5, '0')}`;
+  };
+  for (const v of versions) {
+    await db.run(
+      `INSERT INTO m_policy VALUES (${lit(v.id)}, ${dec5(v.amountTolerance)}, ${v.waybillWindowDays}, ${dec5(v.weightToleranceKg)}, ${dec5(v.weightTolerancePct)}, ` +
+        `[${v.receiptRequiredModes.map(lit).join(', ')}]::VARCHAR[], ${dec5(v.b2bThresholdCny)}, ${dec5(v.simplifiedThresholdCny)})`,
+    );
+  }
+  await db.run(`CREATE OR REPLACE TEMP TABLE policy_dates (policy_id VARCHAR, effective_from DATE)`);
+  for (const v of versions) await db.run(`INSERT INTO policy_dates VALUES (${lit(v.id)}, DATE ${lit(v.effectiveFrom)})`);
+  const rates = [...o.reference.rates.entries()];
+  for (let i = 0; i < rates.length; i += 500) {
+    const vals = rates
+      .slice(i, i + 500)
+      .map(([k, r]) => {
+        const [cur, month] = k.split('|') as [string, string];
+        return `(${lit(cur)}, ${lit(month)}, ${(Number(r) / 1e8).toFixed(8)})`;
+      })
+      .join(', ');
+    await db.run(`INSERT INTO m_rates VALUES ${vals}`);
+  }
+  for (const c of o.reference.controlled) await db.run(`INSERT INTO m_controlled VALUES (${lit(c.hsPrefix)})`);
+
+  await db.run(`INSERT INTO m_lists
+    SELECT d.agent_code || '|' || d.cop_no, d.app_time,
+      (SELECT policy_id FROM policy_dates p WHERE p.effective_from <= CAST(d.app_time AS DATE) ORDER BY p.effective_from DESC LIMIT 1),
+      d.customs_code, d.ebp_code, d.ebc_code, d.order_no, d.logistics_code, d.logistics_no, d.trade_mode, d.statistics_flag, d.country,
+      d.owner_code, d.freight, d.f_flag, d.insured_fee, d.i_flag, d.pack_no, d.gross_weight, d.net_weight
+    FROM deciding d WHERE NOT d.invalid`);
+  await db.run(`INSERT INTO m_list_lines
+    SELECT d.agent_code || '|' || d.cop_no, l.gnum, l.item_no, l.gcode, l.country, ${currencySql('l.currency')}, l.qty, l.price, l.total_price, l.unit
+    FROM deciding d JOIN hist_list_lines l ON l.agent_code = d.agent_code AND l.cop_no = d.cop_no AND l.head_guid = d.guid AND l.business_date = d.business_date
+    WHERE NOT d.invalid`);
+  await db.run(`INSERT INTO m_orders SELECT ebp_code, ebc_code, order_no, order_type, goods_value, ${currencySql('currency')} FROM w_orders`);
+  await db.run(`INSERT INTO m_order_lines SELECT l.ebp_code, l.ebc_code, l.order_no, l.gnum, l.item_no, l.unit, ${currencySql('l.currency')}, l.qty, l.price, l.total_price
+    FROM w_orders o JOIN hist_order_lines l ON l.ebp_code = o.ebp_code AND l.ebc_code = o.ebc_code AND l.order_no = o.order_no AND l.head_guid = o.guid AND l.business_date = o.business_date`);
+  await db.run(`INSERT INTO m_waybills SELECT logistics_code, logistics_no, app_time, ebc_code, freight, insured_fee, gross_weight, pack_no FROM w_waybills`);
+  await db.run(`INSERT INTO m_receipts SELECT ebc_code, order_no, charge FROM w_receipts`);
+  await runChecks(db);
+
+  // everything the settle step needs, one row per deciding list
+  const rows = await db.all(`
+    SELECT d.agent_code, d.cop_no, d.customs_code, epoch(d.app_time)::BIGINT AS app_time, strftime(d.app_time, '%Y') AS app_year,
+      nullif(d.invt_no, '') AS invt_no, d.invalid, d.trade_mode, d.ebc_code,
+      (SELECT policy_id FROM policy_dates p WHERE p.effective_from <= CAST(d.app_time AS DATE) ORDER BY p.effective_from DESC LIMIT 1) AS policy_id,
+      (SELECT list({'code': r.code, 'severity': r.severity, 'detail': r.detail}) FROM m_reasons r WHERE r.list_key = m.list_key) AS reasons,
+      CASE WHEN NOT d.invalid AND EXISTS (SELECT 1 FROM m_orders o WHERE o.ebp_code = d.ebp_code AND o.ebc_code = d.ebc_code AND o.order_no = d.order_no)
+           THEN d.ebp_code || '|' || d.ebc_code || '|' || d.order_no END AS order_key,
+      CASE WHEN EXISTS (SELECT 1 FROM m_waybills w, m_policy p WHERE p.policy_id = m.policy_id AND w.logistics_code = d.logistics_code AND w.logistics_no = d.logistics_no
+                        AND w.app_time >= d.app_time - to_days(p.waybill_window_days) AND NOT d.invalid)
+           THEN d.logistics_code || '|' || d.logistics_no END AS waybill_key,
+      p.invt_no AS prior_invt_no, p.positive AS prior_positive, p.decided AS prior_decided, p.decision AS prior_decision
+    FROM deciding d LEFT JOIN m_lists m ON m.list_key = d.agent_code || '|' || d.cop_no
+      LEFT JOIN prior p ON p.agent_code = d.agent_code AND p.cop_no = d.cop_no`);
+
+  // risk inputs: profiles whose conditions the list meets, value-band hits
+  const ref = o.reference;
+  const candidates: Candidate[] = rows.map((r) => {
+    const policy = r.policy_id ? (versions.find((v) => v.id === r.policy_id) ?? null) : null;
+    return {
+      key: `${r.agent_code}|${r.cop_no}`,
+      agentCode: String(r.agent_code),
+      copNo: String(r.cop_no),
+      customsCode: (r.customs_code as string | null) ?? null,
+      appTime: Number(r.app_time ?? 0),
+      appYear: String(r.app_year ?? ''),
+      invtNo: (r.invt_no as string | null) ?? null,
+      invalid: Boolean(r.invalid),
+      policy,
+      reasons: ((r.reasons as { code: string; severity: string; detail: string | null }[] | null) ?? []).map((x) => ({ ...x })),
+      orderKey: (r.order_key as string | null) ?? null,
+      waybillKey: (r.waybill_key as string | null) ?? null,
+      tradeMode: (r.trade_mode as string | null) ?? null,
+      ebcCode: (r.ebc_code as string | null) ?? null,
+      profiles: [],
+      valueBand: null,
+      prior: r.prior_decided === null || r.prior_decided === undefined ? null : { invtNo: (r.prior_invt_no as string | null) ?? null, positive: Boolean(r.prior_positive), decided: Boolean(r.prior_decided) },
+    };
+  });
+  const byKey = new Map(candidates.map((c) => [c.key, c]));
+  await riskInputs(db, ref, byKey);
+
+  // settle
+  const held = await db.all(`SELECT held_order, held_waybill, agent_code || '|' || cop_no AS k FROM prior WHERE decision IN ('RELEASE', 'INSPECT', 'REVIEW')`);
+  const heldOrders = new Map<string, string>();
+  const heldWaybills = new Map<string, string>();
+  for (const h of held) {
+    if (h.held_order) heldOrders.set(String(h.held_order), String(h.k));
+    if (h.held_waybill) heldWaybills.set(String(h.held_waybill), String(h.k));
+  }
+  candidates.sort((a, b) => a.appTime - b.appTime || cmp(a.agentCode, b.agentCode) || cmp(a.copNo, b.copNo));
+  const end = Date.UTC(+date.slice(0, 4), +date.slice(5, 7) - 1, +date.slice(8, 10)) / 1000 + 86_400;
+  const doy = String(Math.floor((end - 86_400 - Date.UTC(+date.slice(0, 4), 0, 1) / 1000) / 86_400) + 1).padStart(3, '0');
+  const rank = new Map<string, number>();
+  const counts: DayDecisions['counts'] = {};
+  const out: string[] = [];
+  const reasonRows: string[] = [];
+  for (const c of candidates) {
+    let reasons = c.reasons;
+    if (c.invalid) reasons = [{ code: 'INVALID_RECORD', severity: 'R', detail: 'the list failed validation (see the quarantine)' }];
+    else if (c.prior?.positive) reasons.push({ code: 'DUPLICATE_LIST', severity: 'R', detail: `${c.key} was already decided and not cancelled` });
+    const grace = c.policy?.graceDays ?? 0;
+    if (!c.invalid && end - c.appTime >= grace * 86_400) for (const r of reasons) if (r.severity === 'P') r.severity = 'R';
+    let heldOrder: string | null = null;
+    let heldWaybill: string | null = null;
+    if (!c.invalid && !reasons.some((r) => r.severity === 'R')) {
+      const oh = c.orderKey ? heldOrders.get(c.orderKey) : undefined;
+      const wh = c.waybillKey ? heldWaybills.get(c.waybillKey) : undefined;
+      const oTaken = oh !== undefined && oh !== c.key;
+      const wTaken = wh !== undefined && wh !== c.key;
+      if (oTaken) reasons.push({ code: 'ORDER_REUSED', severity: 'R', detail: `order ${c.orderKey} is held by ${oh}` });
+      if (wTaken) reasons.push({ code: 'WAYBILL_REUSED', severity: 'R', detail: `waybill ${c.waybillKey} is held by ${wh}` });
+      if (!oTaken && !wTaken) {
+        if (c.orderKey) heldOrders.set(c.orderKey, c.key);
+        if (c.waybillKey) heldWaybills.set(c.waybillKey, c.key);
+        heldOrder = c.orderKey;
+        heldWaybill = c.waybillKey;
+      }
+    }
+    let decision: Decision = reasons.some((r) => r.severity === 'R') ? 'REJECT' : reasons.some((r) => r.severity === 'P') ? 'PENDING' : reasons.some((r) => r.severity === 'V') ? 'REVIEW' : 'RELEASE';
+    if (decision === 'REJECT') {
+      if (heldOrder) heldOrders.delete(heldOrder);
+      if (heldWaybill) heldWaybills.delete(heldWaybill);
+      heldOrder = heldWaybill = null;
+    }
+    let invtNo = c.prior?.invtNo ?? c.invtNo;
+    if (decision !== 'PENDING' && !c.prior?.decided) {
+      const cc = c.customsCode ?? '';
+      const n = (rank.get(cc) ?? 0) + 1;
+      rank.set(cc, n);
+      if (!invtNo) invtNo = `${cc}${c.appYear}E${doy}${String(n).padStart(8, '0')}`;
+    }
+    if (decision === 'RELEASE' && c.policy && invtNo) {
+      const seed = c.policy.randomSeed;
+      const hits = c.profiles.filter((p) => drawSelects(seed + p.id, invtNo as string, p.rate)).map((p) => p.id);
+      if (hits.length) reasons.push({ code: 'RISK_PROFILE', severity: 'I', detail: `profiles ${hits.join(',')}` });
+      if (c.valueBand) reasons.push({ code: 'VALUE_BAND', severity: 'I', detail: c.valueBand });
+      const base = c.policy.randomRates[c.tradeMode ?? ''];
+      if (base) {
+        const rate = c.ebcCode && ref.aeo.has(c.ebcCode) ? multiplyRates(base, c.policy.aeoFactor) : base;
+        if (drawSelects(seed, invtNo, rate)) reasons.push({ code: 'RANDOM_SAMPLE', severity: 'I', detail: `rate ${rate.text}` });
+      }
+      if (reasons.length) decision = 'INSPECT';
+    }
+    counts[decision] = (counts[decision] ?? 0) + 1;
+    const codes = [...new Set(reasons.map((r) => r.code))].sort();
+    out.push(
+      `(DATE ${lit(date)}, ${lit(o.runId)}, ${lit(c.agentCode)}, ${lit(c.copNo)}, ${decision === 'PENDING' && !c.prior?.decided && !c.invtNo ? 'NULL' : invtNo ? lit(invtNo) : 'NULL'}, ` +
+        `${lit(c.key)}, ${STATUS[decision]}, ${CHANNEL[decision] ? lit(CHANNEL[decision] as string) : 'NULL'}, [${codes.map(lit).join(', ')}]::VARCHAR[], ${lit(decision)}, ` +
+        `${c.policy ? lit(c.policy.id) : 'NULL'}, ${heldOrder ? lit(heldOrder) : 'NULL'}, ${heldWaybill ? lit(heldWaybill) : 'NULL'})`,
+    );
+    for (const r of reasons) reasonRows.push(`(DATE ${lit(date)}, ${lit(c.agentCode)}, ${lit(c.copNo)}, ${lit(r.code)}, ${lit(r.severity)}, ${r.detail === null ? 'NULL' : lit(r.detail)})`);
+  }
+  await db.run(`CREATE OR REPLACE TEMP TABLE settled (business_date DATE, run_id VARCHAR, agent_code VARCHAR, cop_no VARCHAR, invt_no VARCHAR, list_key VARCHAR,
+    status_code INTEGER, channel VARCHAR, reasons VARCHAR[], decision VARCHAR, policy_id VARCHAR, held_order VARCHAR, held_waybill VARCHAR)`);
+  for (let i = 0; i < out.length; i += 1000) await db.run(`INSERT INTO settled VALUES ${out.slice(i, i + 1000).join(',\n')}`);
+  for (let i = 0; i < reasonRows.length; i += 1000) await db.run(`INSERT INTO decision_reasons VALUES ${reasonRows.slice(i, i + 1000).join(',\n')}`);
+  await db.run(`INSERT INTO decisions
+    SELECT s.business_date, s.run_id, s.agent_code, s.cop_no, s.invt_no, d.trade_mode, d.customs_code, d.ebp_code, d.ebc_code, d.order_no,
+      d.logistics_code, d.logistics_no, s.decision, s.status_code, s.channel, s.reasons,
+      CASE WHEN d.invalid THEN NULL ELSE v.value_cny END, s.policy_id, s.held_order, s.held_waybill
+    FROM settled s JOIN deciding d ON d.agent_code = s.agent_code AND d.cop_no = s.cop_no
+      LEFT JOIN m_values v ON v.list_key = s.list_key`);
+  return { counts };
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Profile candidates and value-band hits of the deciding lists (RULES.md §6; draws come later). */
+async function riskInputs(db: Db, ref: Reference, byKey: Map<string, Candidate>): Promise<void> {
+  await db.run(`CREATE OR REPLACE TEMP TABLE m_profiles (id VARCHAR, gcode_prefix VARCHAR, ebc_code VARCHAR, owner_code VARCHAR, country VARCHAR, trade_mode VARCHAR,
+    customs_code VARCHAR, min_value_cny DECIMAL(19,5), max_value_cny DECIMAL(19,5), valid_from DATE, valid_to DATE)`);
+  const d5 = (v: bigint | null) => (v === null ? 'NULL' : `${v / 100000n}.${(v % 100000n).toString().padStart(5, '0')}`);
+  const s = (v: string | null) => (v === null ? 'NULL' : lit(v));
+  for (const p of ref.riskProfiles) {
+    await db.run(
+      `INSERT INTO m_profiles VALUES (${lit(p.id)}, ${s(p.gcodePrefix)}, ${s(p.ebcCode)}, ${s(p.ownerCode)}, ${s(p.country)}, ${s(p.tradeMode)}, ${s(p.customsCode)}, ` +
+        `${d5(p.minValueCny)}, ${d5(p.maxValueCny)}, ${p.validFrom ? `DATE ${lit(p.validFrom)}` : 'NULL'}, ${p.validTo ? `DATE ${lit(p.validTo)}` : 'NULL'})`,
+    );
+  }
+  const rates = new Map(ref.riskProfiles.map((p) => [p.id, p.rate]));
+  const prof = await db.all(`SELECT m.list_key, p.id FROM m_lists m JOIN m_profiles p ON
+      (p.gcode_prefix IS NULL OR EXISTS (SELECT 1 FROM m_list_lines l WHERE l.list_key = m.list_key AND starts_with(l.gcode, p.gcode_prefix)))
+      AND (p.ebc_code IS NULL OR p.ebc_code = m.ebc_code) AND (p.owner_code IS NULL OR p.owner_code = m.owner_code)
+      AND (p.country IS NULL OR p.country = m.country) AND (p.trade_mode IS NULL OR p.trade_mode = m.trade_mode)
+      AND (p.customs_code IS NULL OR p.customs_code = m.customs_code)
+      AND (p.min_value_cny IS NULL OR (SELECT v.value_cny FROM m_values v WHERE v.list_key = m.list_key) >= p.min_value_cny)
+      AND (p.max_value_cny IS NULL OR (SELECT v.value_cny FROM m_values v WHERE v.list_key = m.list_key) <= p.max_value_cny)
+      AND (p.valid_from IS NULL OR CAST(m.app_time AS DATE) >= p.valid_from) AND (p.valid_to IS NULL OR CAST(m.app_time AS DATE) <= p.valid_to)
+    ORDER BY m.list_key, p.id`);
+  for (const r of prof) byKey.get(String(r.list_key))?.profiles.push({ id: String(r.id), rate: rates.get(String(r.id)) as Rate });
+  await db.run(`CREATE OR REPLACE TEMP TABLE m_bands (hs6 VARCHAR, country VARCHAR, min_cny DECIMAL(19,5), max_cny DECIMAL(19,5))`);
+  for (const [k, b] of ref.valueBands) {
+    const [hs6, country] = k.split('|') as [string, string];
+    await db.run(`INSERT INTO m_bands VALUES (${lit(hs6)}, ${lit(country)}, ${d5(b.min)}, ${d5(b.max)})`);
+  }
+  const bands = await db.all(`SELECT l.list_key, string_agg(printf('gnum %s %s unit price %s CNY outside [%s, %s] for %s', l.gnum::VARCHAR, l.gcode,
+        CAST(CAST(l.price * coalesce(r.cny_per_unit, 1) AS DECIMAL(38,2)) AS VARCHAR), b.min_cny::VARCHAR, b.max_cny::VARCHAR, l.country), '; ' ORDER BY l.gnum) AS detail
+      FROM m_list_lines l JOIN m_lists m USING (list_key)
+      JOIN m_bands b ON b.hs6 = left(l.gcode, 6) AND b.country = l.country
+      LEFT JOIN m_rates r ON r.currency = l.currency AND r.month = strftime(m.app_time, '%Y-%m')
+      WHERE (l.currency = '142' OR r.cny_per_unit IS NOT NULL)
+        AND (l.price * coalesce(r.cny_per_unit, 1) < b.min_cny OR l.price * coalesce(r.cny_per_unit, 1) > b.max_cny)
+      GROUP BY l.list_key`);
+  for (const r of bands) {
+    const c = byKey.get(String(r.list_key));
+    if (c) c.valueBand = String(r.detail);
+  }
+}
