@@ -8,7 +8,7 @@
  * of open items, `diff` and the published tables of issue #5 are not built yet.
  */
 import type { Db } from '../db/duck.js';
-import { drawSelects, multiplyRates, type Policy, type PolicyVersion, type Rate } from '../policy/policy.js';
+import { drawSelects, multiplyRates, policyFor, type Policy, type PolicyVersion, type Rate } from '../policy/policy.js';
 import type { Reference } from '../policy/reference.js';
 import { RECORD_SPECS } from '../spec/fields.js';
 import { stagingTable } from '../spec/schema.js';
@@ -124,6 +124,10 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   await db.run(DECISION_REASONS_DDL);
   await db.run(`DELETE FROM decisions WHERE business_date = DATE ${lit(date)}`);
   await db.run(`DELETE FROM decision_reasons WHERE business_date = DATE ${lit(date)}`);
+  await db.run(RETURN_DECISIONS_DDL);
+  await db.run(`DELETE FROM return_decisions WHERE business_date = DATE ${lit(date)}`);
+  await db.run(`CREATE TABLE IF NOT EXISTS return_accepted_lines (business_date DATE, invt_no VARCHAR, gnum INTEGER, qty DECIMAL(19,5))`);
+  await db.run(`DELETE FROM return_accepted_lines WHERE business_date = DATE ${lit(date)}`);
 
   // winners as of today
   await db.run(`CREATE OR REPLACE TEMP TABLE w_orders AS ${winnersSql(date, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines')}`);
@@ -150,6 +154,9 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
     SELECT last.agent_code, last.cop_no, last.decision, last.held_order, last.held_waybill, inv.invt_no, inv.decided,
            pos.last_positive IS NOT NULL AND (can.last_cancel IS NULL OR can.last_cancel < pos.last_positive) AS positive
     FROM last JOIN inv USING (agent_code, cop_no) LEFT JOIN pos USING (agent_code, cop_no) LEFT JOIN can USING (agent_code, cop_no)`);
+
+  // cancels (RULES.md §5), before the day's lists: what they free is available to those lists
+  await applyCancels(db, date, o.runId);
 
   // the lists to decide today: a new winning version today, or pending since an earlier day
   await db.run(`CREATE OR REPLACE TEMP TABLE deciding AS
@@ -325,7 +332,137 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
       CASE WHEN d.invalid THEN NULL ELSE v.value_cny END, s.policy_id, s.held_order, s.held_waybill
     FROM settled s JOIN deciding d ON d.agent_code = s.agent_code AND d.cop_no = s.cop_no
       LEFT JOIN m_values v ON v.list_key = s.list_key`);
+  await decideReturns(db, date, o);
   return { counts };
+}
+
+export const RETURN_DECISIONS_DDL = `CREATE TABLE IF NOT EXISTS return_decisions (
+  business_date DATE NOT NULL,
+  run_id VARCHAR NOT NULL,
+  agent_code VARCHAR NOT NULL,
+  co_el_no VARCHAR NOT NULL,
+  invt_no VARCHAR,
+  decision VARCHAR NOT NULL,
+  status_code INTEGER NOT NULL,
+  reasons VARCHAR[] NOT NULL,
+  policy_id VARCHAR
+);`;
+
+/**
+ * CEB605 cancels received today, against lists decided in earlier runs (matching invtNo, agentCode
+ * and ebcCode): the list becomes CANCELLED and frees its order and waybill; a cancel that matches
+ * no list, or another party's, is quarantined.
+ */
+async function applyCancels(db: Db, date: string, runId: string): Promise<void> {
+  await db.run(`CREATE OR REPLACE TEMP TABLE cancel_match AS
+    WITH c AS (${winnersSql(date, 'cancels', ['agent_code', 'cop_no'])}),
+    t AS (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY business_date DESC) AS rn
+                         FROM decisions WHERE business_date < DATE ${lit(date)}) WHERE rn = 1 AND decision NOT IN ('PENDING', 'CANCELLED'))
+    SELECT c.source_file, c.message_guid, c.record_index, c.agent_code, c.cop_no, c.invt_no, c.ebc_code,
+      t.agent_code AS t_agent, t.cop_no AS t_cop, t.ebc_code AS t_ebc,
+      CASE WHEN t.agent_code IS NULL THEN 'CANCEL_TARGET_MISSING'
+           WHEN t.agent_code <> c.agent_code OR t.ebc_code IS DISTINCT FROM c.ebc_code THEN 'CANCEL_PARTY_MISMATCH'
+           ELSE 'CANCELLED' END AS outcome,
+      t.* EXCLUDE (agent_code, cop_no, ebc_code, invt_no, rn, business_date, run_id, decision, status_code, channel, reasons, value_cny, policy_id, held_order, held_waybill)
+    FROM c LEFT JOIN t ON t.invt_no = c.invt_no
+    WHERE c.business_date = DATE ${lit(date)}`);
+  await db.run(`INSERT INTO stg_quarantine
+    SELECT source_file, message_guid, record_index, 'cancel', agent_code || '|' || cop_no, 'invtNo', outcome,
+      CASE outcome WHEN 'CANCEL_TARGET_MISSING' THEN printf('no list %s decided in an earlier run', invt_no)
+           ELSE printf('list %s belongs to %s/%s, not %s/%s', invt_no, t_agent, coalesce(t_ebc, ''), agent_code, coalesce(ebc_code, '')) END
+    FROM cancel_match WHERE outcome <> 'CANCELLED'`);
+  await db.run(`INSERT INTO decisions
+    SELECT DATE ${lit(date)}, ${lit(runId)}, t_agent, t_cop, invt_no, trade_mode, customs_code, ebp_code, t_ebc, order_no, logistics_code, logistics_no,
+      'CANCELLED', 100, NULL, ['CANCELLED']::VARCHAR[], NULL, NULL, NULL, NULL
+    FROM cancel_match WHERE outcome = 'CANCELLED'`);
+  await db.run(`INSERT INTO decision_reasons
+    SELECT DATE ${lit(date)}, t_agent, t_cop, 'CANCELLED', 'R', printf('cancelled by %s/%s', agent_code, cop_no) FROM cancel_match WHERE outcome = 'CANCELLED'`);
+  await db.run(`UPDATE prior SET decision = 'CANCELLED', positive = false, held_order = NULL, held_waybill = NULL
+    FROM cancel_match m WHERE m.outcome = 'CANCELLED' AND prior.agent_code = m.t_agent AND prior.cop_no = m.t_cop`);
+}
+
+function addMonths(date8: string, months: number): string {
+  const t = new Date(Date.UTC(+date8.slice(0, 4), +date8.slice(4, 6) - 1 + months, +date8.slice(6, 8)));
+  return t.toISOString().slice(0, 10);
+}
+const districtOf = (code: string) => `${code.slice(0, 2)}00`;
+
+/** CEB213 returns received today, against the lists as they stand after this run (RULES.md §7). */
+async function decideReturns(db: Db, date: string, o: DecideOptions): Promise<void> {
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_returns AS SELECT * FROM (${winnersSql(date, 'returns', ['agent_code', 'co_el_no'], 'return_lines')}) WHERE business_date = DATE ${lit(date)}`);
+  const returns = await db.all(`SELECT r.agent_code, r.co_el_no, r.invt_no, r.customs_code, r.ebp_code, r.ebc_code, epoch(r.app_time)::BIGINT AS t,
+      strftime(r.app_time, '%Y-%m-%d') AS day,
+      (SELECT list({'gnum': l.gnum, 'gcode': l.gcode, 'gname': l.gname, 'gmodel': l.gmodel, 'unit': l.unit, 'qty': l.qty::VARCHAR} ORDER BY l.gnum)
+         FROM hist_return_lines l WHERE l.head_guid = r.guid AND l.agent_code = r.agent_code AND l.co_el_no = r.co_el_no AND l.business_date = r.business_date) AS lines
+    FROM w_returns r ORDER BY r.app_time, r.agent_code, r.co_el_no`);
+  if (!returns.length) return;
+  // the originals: the current decision of the list with that invtNo, and its current version
+  const originals = await db.all(`WITH cur AS (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY business_date DESC) AS rn FROM decisions) WHERE rn = 1)
+    SELECT cur.invt_no, cur.decision, w.trade_mode, w.customs_code, w.ebp_code, w.ebc_code, strftime(w.ie_date, '%Y%m%d') AS ie_date,
+      (SELECT list({'gnum': l.gnum, 'gcode': l.gcode, 'gname': l.gname, 'gmodel': l.gmodel, 'unit': l.unit, 'qty': l.qty::VARCHAR})
+         FROM hist_list_lines l WHERE l.head_guid = w.guid AND l.agent_code = w.agent_code AND l.cop_no = w.cop_no AND l.business_date = w.business_date) AS lines,
+      (SELECT list({'gnum': a.gnum, 'qty': a.qty::VARCHAR}) FROM return_accepted_lines a WHERE a.invt_no = cur.invt_no AND a.business_date < DATE ${lit(date)}) AS accepted
+    FROM cur JOIN w_lists w ON w.agent_code = cur.agent_code AND w.cop_no = cur.cop_no
+    WHERE cur.invt_no IN (SELECT invt_no FROM w_returns)`);
+  type Line = { gnum: number; gcode: string | null; gname: string | null; gmodel: string | null; unit: string | null; qty: string };
+  const dec = (v: string) => {
+    const [i, f = ''] = v.split('.');
+    return BigInt((i ?? '0') + f.padEnd(5, '0').slice(0, 5));
+  };
+  const byInvt = new Map(
+    originals.map((r) => {
+      const returned = new Map<number, bigint>();
+      for (const a of (r.accepted as { gnum: number; qty: string }[] | null) ?? []) returned.set(Number(a.gnum), (returned.get(Number(a.gnum)) ?? 0n) + dec(a.qty));
+      return [String(r.invt_no), { r, lines: new Map(((r.lines as Line[] | null) ?? []).map((l) => [Number(l.gnum), l])), returned }] as const;
+    }),
+  );
+  const rows: string[] = [];
+  const accepted: string[] = [];
+  for (const ret of returns) {
+    const pol = policyFor(o.policy, String(ret.day));
+    const reasons: string[] = [];
+    const orig = byInvt.get(String(ret.invt_no));
+    const lines = (ret.lines as Line[] | null) ?? [];
+    if (!orig) reasons.push('RETURN_ORIGINAL_MISSING');
+    else {
+      const r = orig.r;
+      if (r.decision !== 'RELEASE' && r.decision !== 'INSPECT') reasons.push('RETURN_ORIGINAL_NOT_RELEASED');
+      if (r.ie_date && String(ret.day) > addMonths(String(r.ie_date), pol.returnWindowMonths)) reasons.push('RETURN_EXPIRED');
+      if (!pol.returnModes.includes(String(r.trade_mode))) reasons.push('RETURN_MODE_NOT_ELIGIBLE');
+      if (ret.ebp_code !== r.ebp_code || ret.ebc_code !== r.ebc_code) reasons.push('RETURN_PARTY_MISMATCH');
+      let lineBad = false;
+      let qtyOver = false;
+      for (const l of lines) {
+        const ol = orig.lines.get(Number(l.gnum));
+        if (!ol) {
+          lineBad = true;
+          continue;
+        }
+        if (l.gcode !== ol.gcode || l.gname !== ol.gname || l.gmodel !== ol.gmodel || l.unit !== ol.unit) lineBad = true;
+        if ((orig.returned.get(Number(l.gnum)) ?? 0n) + dec(l.qty) > dec(ol.qty)) qtyOver = true;
+      }
+      if (lineBad) reasons.push('RETURN_LINE_MISMATCH');
+      if (qtyOver) reasons.push('RETURN_QTY_EXCEEDED');
+      const rd = districtOf(String(ret.customs_code ?? ''));
+      if (rd !== districtOf(String(r.customs_code ?? ''))) {
+        const cd = pol.crossDistrictReturns;
+        if (!(cd.modes.includes(String(r.trade_mode)) && (cd.districts === 'any' || cd.districts.includes(rd)))) reasons.push('RETURN_CROSS_DISTRICT_NOT_ALLOWED');
+      }
+    }
+    const decision = reasons.length ? 'REJECT' : 'ACCEPT';
+    if (decision === 'ACCEPT' && orig) {
+      for (const l of lines) {
+        orig.returned.set(Number(l.gnum), (orig.returned.get(Number(l.gnum)) ?? 0n) + dec(l.qty));
+        accepted.push(`(DATE ${lit(date)}, ${lit(String(ret.invt_no))}, ${Number(l.gnum)}, ${l.qty})`);
+      }
+    }
+    rows.push(
+      `(DATE ${lit(date)}, ${lit(o.runId)}, ${lit(String(ret.agent_code))}, ${lit(String(ret.co_el_no))}, ${ret.invt_no === null ? 'NULL' : lit(String(ret.invt_no))}, ` +
+        `${lit(decision)}, ${decision === 'ACCEPT' ? 800 : 100}, [${reasons.sort().map(lit).join(', ')}]::VARCHAR[], ${lit(pol.id)})`,
+    );
+  }
+  for (let i = 0; i < rows.length; i += 1000) await db.run(`INSERT INTO return_decisions VALUES ${rows.slice(i, i + 1000).join(',\n')}`);
+  for (let i = 0; i < accepted.length; i += 1000) await db.run(`INSERT INTO return_accepted_lines VALUES ${accepted.slice(i, i + 1000).join(',\n')}`);
 }
 
 function cmp(a: string, b: string): number {
