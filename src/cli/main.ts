@@ -9,6 +9,9 @@ import { availableParallelism } from 'node:os';
 import { DbError, openDatabase } from '../db/duck.js';
 import { generateDays, type DaySummary } from '../generate/generator.js';
 import { ingestDay } from '../ingest/ingest.js';
+import { decideDay } from '../match/run.js';
+import { compareWithTruth } from '../generate/compare.js';
+import { basename } from 'node:path';
 import { loadPolicy, PolicyError } from '../policy/policy.js';
 import { loadReference } from '../policy/reference.js';
 import { DeclmatchError, EXIT, EXIT_CODE_HELP } from './errors.js';
@@ -20,7 +23,8 @@ Examples:
   $ declmatch generate --out ./days --date 2025-06-12 --days 2 --lists 10000 --seed 7
   $ declmatch generate --out ./days-parquet --date 2025-06-12 --lists 100000 --format parquet
   $ declmatch demo                       # what \`npm start\` runs: a small sample, end to end
-  $ declmatch run ./days/2025-06-12 --db decl.duckdb   (not built yet)
+  $ declmatch ingest ./days/2025-06-12 --db decl.duckdb
+  $ declmatch run ./days/2025-06-12 --db decl.duckdb && declmatch run ./days/2025-06-13 --db decl.duckdb
 
 ${EXIT_CODE_HELP}
 `;
@@ -183,6 +187,80 @@ async function runIngest(dayDir: string, o: IngestCliOptions): Promise<void> {
   }
 }
 
+interface RunCliOptions extends IngestCliOptions {
+  date?: string;
+  policy?: string;
+  reference?: string;
+}
+
+/** ingest + decide one business day. Publishing atomically, statistics and the report are issue #5. */
+async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
+  const dir = resolve(dayDir);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DeclmatchError('NO_INPUT', `${dir} is not a folder`, EXIT.NO_INPUT);
+  const date = o.date ?? (/^\d{4}-\d{2}-\d{2}$/.test(basename(dir)) ? basename(dir) : undefined);
+  if (!date) throw new DeclmatchError('USAGE', `the business date cannot be read from the folder name ${basename(dir)}; give --date YYYY-MM-DD`, EXIT.USAGE);
+  const policy = loadPolicy(o.policy);
+  const reference = loadReference(o.reference);
+  const runId = `run-${date}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${process.pid}`;
+  const log = makeLogger({ quiet: o.quiet }).child({ run_id: runId });
+  let db;
+  try {
+    db = await openDatabase(resolve(o.db), { threads: o.threads });
+  } catch (e) {
+    if (e instanceof DbError && e.code === 'DB_LOCKED') throw new DeclmatchError('DB_LOCKED', `${o.db} is in use by another process; try again when it is free`, EXIT.TEMP_FAIL, { cause: e });
+    throw e;
+  }
+  const progress = makeProgress({ quiet: o.quiet || o.json, unit: 'MB' });
+  try {
+    const t0 = Date.now();
+    const ingest = await ingestDay(dir, db, {
+      threads: o.threads,
+      log: log.child({ stage: 'ingest' }),
+      onProgress: (p) => progress.update(Math.round(p.bytes / 1e6), Math.max(1, Math.round(p.bytesTotal / 1e6)), `ingest ${p.files}/${p.filesTotal} files, ${p.records} records`),
+    });
+    progress.stop();
+    const t1 = Date.now();
+    const decided = await decideDay(db, { date, runId, policy, reference });
+    const t2 = Date.now();
+    const returns = await db.all(`SELECT decision, count(*)::INTEGER AS n FROM return_decisions WHERE business_date = DATE '${date}' GROUP BY ALL ORDER BY ALL`);
+    const quarantine = await db.all(`SELECT count(*)::INTEGER AS n FROM stg_quarantine`);
+    log.info({ stage: 'decide', decisions: decided.counts, seconds: (t2 - t1) / 1000 }, 'day decided');
+    const summary = {
+      runId,
+      businessDate: date,
+      db: resolve(o.db),
+      decisions: decided.counts,
+      returns: Object.fromEntries(returns.map((r) => [String(r.decision), Number(r.n)])),
+      quarantineRows: Number(quarantine[0]?.n ?? 0),
+      files: ingest.files,
+      ledger: ingest.ledger,
+      seconds: { ingest: (t1 - t0) / 1000, decide: (t2 - t1) / 1000 },
+    };
+    if (o.json) {
+      process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+      return;
+    }
+    const fmt = (m: Record<string, number | undefined>) =>
+      Object.entries(m)
+        .sort()
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none';
+    process.stdout.write(
+      [
+        `declmatch run ${date}: ${resolve(o.db)}`,
+        `  decisions: ${fmt(decided.counts)}`,
+        `  returns: ${fmt(summary.returns)}`,
+        `  quarantine rows: ${summary.quarantineRows}; files: ${ingest.files.read} read, ${ingest.files.malformed} quarantined, ${ingest.files.skipped} skipped, ${ingest.files.unknown} not recognised`,
+        `  time: ingest ${summary.seconds.ingest.toFixed(1)} s, decide ${summary.seconds.decide.toFixed(1)} s`,
+        `  tables: decisions, decision_reasons, return_decisions (the published set of issue #5 is not built yet)`,
+      ].join('\n') + '\n',
+    );
+  } finally {
+    progress.stop();
+    db.close();
+  }
+}
+
 function notBuilt(what: string, issue: number): never {
   throw new DeclmatchError('NOT_BUILT', `declmatch ${what} is not built yet (tracked in issue #${issue}).`, EXIT.UNAVAILABLE);
 }
@@ -236,13 +314,50 @@ export function buildProgram(): Command {
 
   program
     .command('run')
-    .description('ingest, match, decide and publish one business day (not built yet)')
-    .argument('<day-dir>', 'folder of the day’s files')
-    .requiredOption('--db <file>', 'DuckDB database to publish into')
-    .option('--threads <n>', 'worker threads')
-    .option('--policy <file>', 'policy file')
-    .option('--reference <dir>', 'reference data folder')
-    .action(() => notBuilt('run', 3));
+    .description('ingest and decide one business day: decisions, reasons and return decisions in the database (publishing, statistics and the report: issue #5)')
+    .argument('<day-dir>', 'folder of the day’s files (named YYYY-MM-DD, or give --date)')
+    .requiredOption('--db <file>', 'DuckDB database (created if missing; earlier days’ state is read from it)')
+    .option('--date <YYYY-MM-DD>', 'business date (default: the folder name)', dateOption)
+    .option('--threads <n>', 'parse worker threads (default: the machine’s cores)', intOption('--threads', 1, 256), availableParallelism())
+    .option('--policy <file>', 'policy file replacing the bundled one')
+    .option('--reference <dir>', 'reference data folder replacing bundled files of the same name')
+    .option('--json', 'print the run summary as JSON')
+    .option('-q, --quiet', 'no progress, warnings only')
+    .action(async (dayDir: string, opts: RunCliOptions) => runRun(dayDir, opts));
+  program
+    .command('verify')
+    .description('compare a database’s decisions for a day with a generated day’s ground truth (<out>/<date>.truth)')
+    .argument('<truth-dir>', 'the ground-truth folder written by `generate`, e.g. days/2025-06-12.truth')
+    .requiredOption('--db <file>', 'DuckDB database the day was run into')
+    .option('--date <YYYY-MM-DD>', 'business date (default: from the folder name)', dateOption)
+    .option('--json', 'print the result as JSON')
+    .action(async (truthDir: string, opts: { db: string; date?: string; json?: boolean }) => {
+      const dir = resolve(truthDir);
+      const date = opts.date ?? /(\d{4}-\d{2}-\d{2})\.truth$/.exec(dir)?.[1];
+      if (!date) throw new DeclmatchError('USAGE', 'give --date YYYY-MM-DD (the folder is not named <date>.truth)', EXIT.USAGE);
+      if (!existsSync(join(dir, 'decisions.csv'))) throw new DeclmatchError('NO_INPUT', `${dir} holds no decisions.csv`, EXIT.NO_INPUT);
+      const db = await openDatabase(resolve(opts.db), { threads: 1 });
+      try {
+        const a = await compareWithTruth(db, dir, date);
+        if (opts.json) process.stdout.write(JSON.stringify(a, null, 2) + '\n');
+        else {
+          const pct = (n: number, d: number) => (d ? ((100 * n) / d).toFixed(2) : '100.00');
+          process.stdout.write(
+            [
+              `declmatch verify ${date}: lists ${a.listsAgreeing}/${a.lists} agree (${pct(a.listsAgreeing, a.lists)} %), returns ${a.returnsAgreeing}/${a.returns} (${pct(a.returnsAgreeing, a.returns)} %)`,
+              ...a.diffs.map((d) => `  ${d}`),
+              a.diffCount > a.diffs.length ? `  … ${a.diffCount - a.diffs.length} more` : '',
+            ]
+              .filter(Boolean)
+              .join('\n') + '\n',
+          );
+        }
+        if (a.diffCount > 0) process.exitCode = EXIT.CHECKS_FAILED;
+      } finally {
+        db.close();
+      }
+    });
+
   program
     .command('diff')
     .description('decide a day under another policy without publishing and report what would change (not built yet)')

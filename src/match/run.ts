@@ -156,7 +156,7 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
     FROM last JOIN inv USING (agent_code, cop_no) LEFT JOIN pos USING (agent_code, cop_no) LEFT JOIN can USING (agent_code, cop_no)`);
 
   // cancels (RULES.md §5), before the day's lists: what they free is available to those lists
-  await applyCancels(db, date, o.runId);
+  const cancelled = await applyCancels(db, date, o.runId);
 
   // the lists to decide today: a new winning version today, or pending since an earlier day
   await db.run(`CREATE OR REPLACE TEMP TABLE deciding AS
@@ -263,7 +263,7 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   const end = Date.UTC(+date.slice(0, 4), +date.slice(5, 7) - 1, +date.slice(8, 10)) / 1000 + 86_400;
   const doy = String(Math.floor((end - 86_400 - Date.UTC(+date.slice(0, 4), 0, 1) / 1000) / 86_400) + 1).padStart(3, '0');
   const rank = new Map<string, number>();
-  const counts: DayDecisions['counts'] = {};
+  const counts: DayDecisions['counts'] = cancelled ? { CANCELLED: cancelled } : {};
   const out: string[] = [];
   const reasonRows: string[] = [];
   for (const c of candidates) {
@@ -353,7 +353,7 @@ export const RETURN_DECISIONS_DDL = `CREATE TABLE IF NOT EXISTS return_decisions
  * and ebcCode): the list becomes CANCELLED and frees its order and waybill; a cancel that matches
  * no list, or another party's, is quarantined.
  */
-async function applyCancels(db: Db, date: string, runId: string): Promise<void> {
+async function applyCancels(db: Db, date: string, runId: string): Promise<number> {
   await db.run(`CREATE OR REPLACE TEMP TABLE cancel_match AS
     WITH c AS (${winnersSql(date, 'cancels', ['agent_code', 'cop_no'])}),
     t AS (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY business_date DESC) AS rn
@@ -379,6 +379,8 @@ async function applyCancels(db: Db, date: string, runId: string): Promise<void> 
     SELECT DATE ${lit(date)}, t_agent, t_cop, 'CANCELLED', 'R', printf('cancelled by %s/%s', agent_code, cop_no) FROM cancel_match WHERE outcome = 'CANCELLED'`);
   await db.run(`UPDATE prior SET decision = 'CANCELLED', positive = false, held_order = NULL, held_waybill = NULL
     FROM cancel_match m WHERE m.outcome = 'CANCELLED' AND prior.agent_code = m.t_agent AND prior.cop_no = m.t_cop`);
+  const n = await db.all(`SELECT count(*)::INTEGER AS n FROM cancel_match WHERE outcome = 'CANCELLED'`);
+  return Number(n[0]?.n ?? 0);
 }
 
 function addMonths(date8: string, months: number): string {
