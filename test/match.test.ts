@@ -11,7 +11,8 @@ import { after, describe, test } from 'node:test';
 import { openDatabase, type Db } from '../src/db/duck.js';
 import { generateDays } from '../src/generate/generator.js';
 import { ingestDay } from '../src/ingest/ingest.js';
-import { decideDay } from '../src/match/run.js';
+import { decideDay, whatIf } from '../src/match/run.js';
+import { parsePolicy } from '../src/policy/policy.js';
 import { parseCsv } from '../src/policy/csv.js';
 import { loadPolicy } from '../src/policy/policy.js';
 import { loadReference } from '../src/policy/reference.js';
@@ -94,4 +95,67 @@ describe('consecutive days', () => {
       }
     });
   }
+});
+
+describe('reruns, threads, what-if and the inspection queue', () => {
+  const out = join(tmp, 'rerun');
+  const date = '2025-06-12';
+  const snapshot = async (db: Db) =>
+    JSON.stringify(await db.all(`SELECT * EXCLUDE (run_id) FROM decisions ORDER BY ALL`), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+
+  test('running a day again replaces its results, whatever the thread count', async () => {
+    await generateDays({ out, date, days: 1, lists: 1500, seed: 'rerun', format: 'xml', anomalyRate: 0.1 });
+    const db = await openDatabase(':memory:', { threads: 2 });
+    try {
+      await ingestDay(join(out, date), db, { threads: 2 });
+      await decideDay(db, { date, runId: 'a', policy: loadPolicy(), reference: loadReference() });
+      const first = await snapshot(db);
+      await ingestDay(join(out, date), db, { threads: 1 });
+      await decideDay(db, { date, runId: 'b', policy: loadPolicy(), reference: loadReference() });
+      assert.equal(await snapshot(db), first);
+      const n = await db.all(`SELECT count(*)::INTEGER AS n, count(DISTINCT (agent_code, cop_no))::INTEGER AS k FROM decisions`);
+      assert.equal(n[0]?.n, n[0]?.k);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('what-if under another policy reports the changes and publishes nothing', async () => {
+    const db = await openDatabase(':memory:', { threads: 2 });
+    try {
+      await ingestDay(join(out, date), db, { threads: 2 });
+      await decideDay(db, { date, runId: 'a', policy: loadPolicy(), reference: loadReference() });
+      const before = await snapshot(db);
+      const base = JSON.parse(readFileSync(loadPolicy().source, 'utf8')) as { versions: { id: string; receiptRequiredModes?: string[] }[] };
+      for (const v of base.versions) if (v.id === 'gacc-2024-167') v.receiptRequiredModes = ['9610'];
+      const w = await whatIf(db, { date, runId: 'w', policy: parsePolicy(base, 'receipts-again.json'), reference: loadReference() });
+      assert.ok(w.changed > 0);
+      assert.ok((w.reasons.find((r) => r.reason === 'PAYMENT_MISSING')?.added ?? 0) > 0);
+      assert.ok(w.transitions.some((t) => t.from === 'RELEASE' && t.to === 'PENDING'));
+      assert.equal(await snapshot(db), before);
+      const same = await whatIf(db, { date, runId: 'w', policy: loadPolicy(), reference: loadReference() });
+      assert.equal(same.changed, 0);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('the inspection queue holds every inspected list, B2B first within each site, positions 1..n', async () => {
+    const db = await openDatabase(':memory:', { threads: 2 });
+    try {
+      await ingestDay(join(out, date), db, { threads: 2 });
+      await decideDay(db, { date, runId: 'a', policy: loadPolicy(), reference: loadReference() });
+      const q = await db.all(`SELECT customs_code, loct_no, list(position ORDER BY position) AS pos, list(priority ORDER BY position) AS pri FROM inspection_queue GROUP BY ALL`);
+      const inspected = await db.all(`SELECT count(*)::INTEGER AS n FROM decisions WHERE decision = 'INSPECT'`);
+      assert.equal(q.reduce((s, r) => s + (r.pos as number[]).length, 0), inspected[0]?.n);
+      for (const r of q) {
+        const pos = r.pos as number[];
+        assert.deepEqual(pos, pos.map((_, i) => i + 1));
+        const pri = r.pri as boolean[];
+        assert.deepEqual(pri, [...pri].sort((a, b) => Number(b) - Number(a)));
+      }
+    } finally {
+      db.close();
+    }
+  });
 });

@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { DbError, openDatabase } from '../db/duck.js';
 import { generateDays, type DaySummary } from '../generate/generator.js';
 import { ingestDay } from '../ingest/ingest.js';
-import { decideDay } from '../match/run.js';
+import { decideDay, whatIf } from '../match/run.js';
 import { compareWithTruth } from '../generate/compare.js';
 import { basename } from 'node:path';
 import { loadPolicy, PolicyError } from '../policy/policy.js';
@@ -360,11 +360,41 @@ export function buildProgram(): Command {
 
   program
     .command('diff')
-    .description('decide a day under another policy without publishing and report what would change (not built yet)')
-    .argument('<day-dir>')
-    .requiredOption('--db <file>')
-    .requiredOption('--policy <file>')
-    .action(() => notBuilt('diff', 4));
+    .description('decide an already-run day under another policy without publishing, and report which decisions would change and why')
+    .argument('<day-dir>', 'the day’s folder (named YYYY-MM-DD, or give --date)')
+    .requiredOption('--db <file>', 'the database the day was run into')
+    .requiredOption('--policy <file>', 'the other policy file')
+    .option('--reference <dir>', 'reference data folder')
+    .option('--date <YYYY-MM-DD>', 'business date (default: the folder name)', dateOption)
+    .option('--json', 'print the result as JSON')
+    .action(async (dayDir: string, opts: { db: string; policy: string; reference?: string; date?: string; json?: boolean }) => {
+      const date = opts.date ?? (/^\d{4}-\d{2}-\d{2}$/.test(basename(resolve(dayDir))) ? basename(resolve(dayDir)) : undefined);
+      if (!date) throw new DeclmatchError('USAGE', 'give --date YYYY-MM-DD', EXIT.USAGE);
+      const policy = loadPolicy(opts.policy);
+      const reference = loadReference(opts.reference);
+      const db = await openDatabase(resolve(opts.db), { threads: 2 });
+      try {
+        let w;
+        try {
+          w = await whatIf(db, { date, runId: 'what-if', policy, reference });
+        } catch (e) {
+          if ((e as Error).message.includes('has not been run')) throw new DeclmatchError('NO_INPUT', (e as Error).message, EXIT.NO_INPUT);
+          throw e;
+        }
+        if (opts.json) process.stdout.write(JSON.stringify(w, null, 2) + '\n');
+        else
+          process.stdout.write(
+            [
+              `declmatch diff ${date} under ${w.policy}: ${w.changed} of ${w.lists} lists would change (nothing was published)`,
+              ...w.transitions.map((t) => `  ${t.from} → ${t.to}: ${t.count}  e.g. ${t.samples.join(', ')}`),
+              ...(w.reasons.length ? ['  reasons:'] : []),
+              ...w.reasons.map((r) => `    ${r.reason.padEnd(34)} +${r.added} −${r.removed}`),
+            ].join('\n') + '\n',
+          );
+      } finally {
+        db.close();
+      }
+    });
   program
     .command('report')
     .description('write the HTML report of a published day (not built yet)')

@@ -111,6 +111,8 @@ export interface DecideOptions {
   runId: string;
   policy: Policy;
   reference: Reference;
+  /** Decide from the history already recorded for the day instead of the staging tables (what-if). */
+  fromHistory?: boolean;
 }
 
 export interface DayDecisions {
@@ -119,7 +121,7 @@ export interface DayDecisions {
 
 export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions> {
   const { date } = o;
-  await appendHistory(db, date);
+  if (!o.fromHistory) await appendHistory(db, date);
   await db.run(DECISIONS_DDL);
   await db.run(DECISION_REASONS_DDL);
   await db.run(`DELETE FROM decisions WHERE business_date = DATE ${lit(date)}`);
@@ -332,8 +334,47 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
       CASE WHEN d.invalid THEN NULL ELSE v.value_cny END, s.policy_id, s.held_order, s.held_waybill
     FROM settled s JOIN deciding d ON d.agent_code = s.agent_code AND d.cop_no = s.cop_no
       LEFT JOIN m_values v ON v.list_key = s.list_key`);
+  await inspectionQueue(db, date);
   await decideReturns(db, date, o);
   return { counts };
+}
+
+export const INSPECTION_QUEUE_DDL = `CREATE TABLE IF NOT EXISTS inspection_queue (
+  business_date DATE NOT NULL,
+  customs_code VARCHAR,
+  loct_no VARCHAR,
+  position INTEGER NOT NULL,
+  agent_code VARCHAR NOT NULL,
+  cop_no VARCHAR NOT NULL,
+  invt_no VARCHAR,
+  trade_mode VARCHAR,
+  priority BOOLEAN NOT NULL,       -- B2B (9710/9810): priority inspection
+  hits INTEGER NOT NULL,           -- risk reasons that selected it
+  spared INTEGER NOT NULL          -- other lists of the day sharing its billNo or totalPackageNo, which would have waited under container-level inspection
+);`;
+
+/**
+ * RULES.md §6: the day's selected lists, per supervised site (customsCode, loctNo), B2B first, then
+ * by number of hits, then invtNo; with the lists spared by inspecting before shipment.
+ */
+async function inspectionQueue(db: Db, date: string): Promise<void> {
+  await db.run(INSPECTION_QUEUE_DDL);
+  await db.run(`DELETE FROM inspection_queue WHERE business_date = DATE ${lit(date)}`);
+  await db.run(`INSERT INTO inspection_queue
+    WITH today AS (
+      SELECT d.agent_code, d.cop_no, d.invt_no, d.trade_mode, d.customs_code, d.decision, d.reasons, w.loct_no, nullif(w.bill_no, '') AS bill_no, nullif(w.total_package_no, '') AS total_package_no
+      FROM decisions d JOIN w_lists w ON w.agent_code = d.agent_code AND w.cop_no = d.cop_no
+      WHERE d.business_date = DATE ${lit(date)} AND d.decision IN ('RELEASE', 'INSPECT', 'REVIEW')),
+    sel AS (
+      SELECT *, trade_mode IN ('9710', '9810') AS priority,
+        len(list_filter(reasons, r -> r IN ('RISK_PROFILE', 'VALUE_BAND', 'RANDOM_SAMPLE')))::INTEGER AS hits
+      FROM today WHERE decision = 'INSPECT')
+    SELECT DATE ${lit(date)}, s.customs_code, s.loct_no,
+      row_number() OVER (PARTITION BY s.customs_code, s.loct_no ORDER BY s.priority DESC, s.hits DESC, s.invt_no)::INTEGER,
+      s.agent_code, s.cop_no, s.invt_no, s.trade_mode, s.priority, s.hits,
+      (SELECT count(*) FROM today o WHERE (o.agent_code, o.cop_no) <> (s.agent_code, s.cop_no)
+         AND ((s.bill_no IS NOT NULL AND o.bill_no = s.bill_no) OR (s.total_package_no IS NOT NULL AND o.total_package_no = s.total_package_no)))::INTEGER
+    FROM sel s`);
 }
 
 export const RETURN_DECISIONS_DDL = `CREATE TABLE IF NOT EXISTS return_decisions (
@@ -511,4 +552,68 @@ async function riskInputs(db: Db, ref: Reference, byKey: Map<string, Candidate>)
     const c = byKey.get(String(r.list_key));
     if (c) c.valueBand = String(r.detail);
   }
+}
+
+export interface WhatIf {
+  date: string;
+  policy: string;
+  lists: number;
+  changed: number;
+  /** old decision → new decision: count and up to 5 sample list keys */
+  transitions: { from: string; to: string; count: number; samples: string[] }[];
+  /** reason codes that appear or disappear, with the number of lists */
+  reasons: { reason: string; added: number; removed: number }[];
+}
+
+/**
+ * Decides an already-run day again under another policy, inside a transaction that is rolled back:
+ * nothing is published. Reports which decisions would change and why.
+ */
+export async function whatIf(db: Db, o: DecideOptions): Promise<WhatIf> {
+  const read = async () =>
+    new Map(
+      (await db.all(`SELECT agent_code || '|' || cop_no AS k, decision, reasons FROM decisions WHERE business_date = DATE ${lit(o.date)}`)).map((r) => [
+        String(r.k),
+        { decision: String(r.decision), reasons: (r.reasons as string[]) ?? [] },
+      ]),
+    );
+  const before = await read();
+  const had = await db.all(`SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_name = 'hist_lists'`);
+  if (!before.size || !Number(had[0]?.n)) throw new Error(`the day ${o.date} has not been run in this database: run it first`);
+  await db.run('BEGIN TRANSACTION');
+  let after: typeof before;
+  try {
+    await decideDay(db, { ...o, fromHistory: true });
+    after = await read();
+  } finally {
+    await db.run('ROLLBACK');
+  }
+  const transitions = new Map<string, { from: string; to: string; count: number; samples: string[] }>();
+  const reasons = new Map<string, { reason: string; added: number; removed: number }>();
+  let changed = 0;
+  for (const k of new Set([...before.keys(), ...after.keys()])) {
+    const b = before.get(k);
+    const a = after.get(k);
+    const from = b?.decision ?? '(none)';
+    const to = a?.decision ?? '(none)';
+    const br = new Set(b?.reasons ?? []);
+    const ar = new Set(a?.reasons ?? []);
+    const moved = from !== to || br.size !== ar.size || [...br].some((x) => !ar.has(x));
+    if (!moved) continue;
+    changed++;
+    const t = transitions.get(`${from}>${to}`) ?? { from, to, count: 0, samples: [] };
+    t.count++;
+    if (t.samples.length < 5) t.samples.push(k);
+    transitions.set(`${from}>${to}`, t);
+    for (const x of ar) if (!br.has(x)) (reasons.get(x) ?? reasons.set(x, { reason: x, added: 0, removed: 0 }).get(x)!).added++;
+    for (const x of br) if (!ar.has(x)) (reasons.get(x) ?? reasons.set(x, { reason: x, added: 0, removed: 0 }).get(x)!).removed++;
+  }
+  return {
+    date: o.date,
+    policy: o.policy.source,
+    lists: before.size,
+    changed,
+    transitions: [...transitions.values()].sort((x, y) => y.count - x.count),
+    reasons: [...reasons.values()].sort((x, y) => x.reason.localeCompare(y.reason)),
+  };
 }
