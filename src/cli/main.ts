@@ -294,12 +294,27 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('the quick start (`npm start`): generate a small sample into ./out/sample and show what was written')
+    .description('the quick start (`npm start`): generate a two-day sample into ./out/sample, run both days into out/sample/declmatch.duckdb and check them against the ground truth')
     .option('--out <dir>', 'where to write', 'out/sample')
     .option('-q, --quiet', 'no progress')
     .action(async (opts: { out: string; quiet?: boolean }) => {
       await runGenerate({ out: opts.out, date: '2025-06-12', days: 2, lists: 2000, seed: 'demo', format: 'xml', anomalyRate: 0.05, force: true, quiet: opts.quiet ?? false, logLevel: process.env.DECLMATCH_LOG_LEVEL ?? 'warn' });
-      process.stdout.write('\nNext: the matching run (`declmatch run`) is not built yet; the ground truth above is what it will have to reproduce.\n');
+      const dbFile = join(resolve(opts.out), 'declmatch.duckdb');
+      rmSync(dbFile, { force: true });
+      rmSync(`${dbFile}.wal`, { force: true });
+      for (const date of ['2025-06-12', '2025-06-13']) {
+        process.stdout.write('\n');
+        process.env.DECLMATCH_LOG_LEVEL ??= 'warn';
+        await runRun(join(resolve(opts.out), date), { db: dbFile, threads: availableParallelism(), quiet: opts.quiet ?? false });
+        const db = await openDatabase(dbFile, { threads: 1 });
+        try {
+          const a = await compareWithTruth(db, join(resolve(opts.out), `${date}.truth`), date);
+          process.stdout.write(`  against the ground truth: ${a.listsAgreeing}/${a.lists} lists and ${a.returnsAgreeing}/${a.returns} returns agree\n`);
+        } finally {
+          db.close();
+        }
+      }
+      process.stdout.write(`\nQuery the results: duckdb ${dbFile} "SELECT decision, count(*) FROM decisions GROUP BY ALL"\n`);
     });
 
   program

@@ -7,7 +7,7 @@
  * Work in progress (issue #4): cancels (CEB605), returns (CEB213), the inspection queue, expiry
  * of open items, `diff` and the published tables of issue #5 are not built yet.
  */
-import type { Db } from '../db/duck.js';
+import { appendRows, type Db } from '../db/duck.js';
 import { drawSelects, multiplyRates, policyFor, type Policy, type PolicyVersion, type Rate } from '../policy/policy.js';
 import type { Reference } from '../policy/reference.js';
 import { RECORD_SPECS } from '../spec/fields.js';
@@ -266,8 +266,8 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   const doy = String(Math.floor((end - 86_400 - Date.UTC(+date.slice(0, 4), 0, 1) / 1000) / 86_400) + 1).padStart(3, '0');
   const rank = new Map<string, number>();
   const counts: DayDecisions['counts'] = cancelled ? { CANCELLED: cancelled } : {};
-  const out: string[] = [];
-  const reasonRows: string[] = [];
+  const out: (string | number | null)[][] = [];
+  const reasonRows: (string | null)[][] = [];
   for (const c of candidates) {
     let reasons = c.reasons;
     if (c.invalid) reasons = [{ code: 'INVALID_RECORD', severity: 'R', detail: 'the list failed validation (see the quarantine)' }];
@@ -317,22 +317,33 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
     }
     counts[decision] = (counts[decision] ?? 0) + 1;
     const codes = [...new Set(reasons.map((r) => r.code))].sort();
-    out.push(
-      `(DATE ${lit(date)}, ${lit(o.runId)}, ${lit(c.agentCode)}, ${lit(c.copNo)}, ${decision === 'PENDING' && !c.prior?.decided && !c.invtNo ? 'NULL' : invtNo ? lit(invtNo) : 'NULL'}, ` +
-        `${lit(c.key)}, ${STATUS[decision]}, ${CHANNEL[decision] ? lit(CHANNEL[decision] as string) : 'NULL'}, [${codes.map(lit).join(', ')}]::VARCHAR[], ${lit(decision)}, ` +
-        `${c.policy ? lit(c.policy.id) : 'NULL'}, ${heldOrder ? lit(heldOrder) : 'NULL'}, ${heldWaybill ? lit(heldWaybill) : 'NULL'})`,
-    );
-    for (const r of reasons) reasonRows.push(`(DATE ${lit(date)}, ${lit(c.agentCode)}, ${lit(c.copNo)}, ${lit(r.code)}, ${lit(r.severity)}, ${r.detail === null ? 'NULL' : lit(r.detail)})`);
+    out.push([
+      c.agentCode,
+      c.copNo,
+      decision === 'PENDING' && !c.prior?.decided && !c.invtNo ? null : (invtNo ?? null),
+      c.key,
+      STATUS[decision],
+      CHANNEL[decision],
+      codes.join(';'),
+      decision,
+      c.policy ? c.policy.id : null,
+      heldOrder,
+      heldWaybill,
+    ]);
+    for (const r of reasons) reasonRows.push([c.agentCode, c.copNo, r.code, r.severity, r.detail]);
   }
-  await db.run(`CREATE OR REPLACE TEMP TABLE settled (business_date DATE, run_id VARCHAR, agent_code VARCHAR, cop_no VARCHAR, invt_no VARCHAR, list_key VARCHAR,
-    status_code INTEGER, channel VARCHAR, reasons VARCHAR[], decision VARCHAR, policy_id VARCHAR, held_order VARCHAR, held_waybill VARCHAR)`);
-  for (let i = 0; i < out.length; i += 1000) await db.run(`INSERT INTO settled VALUES ${out.slice(i, i + 1000).join(',\n')}`);
-  for (let i = 0; i < reasonRows.length; i += 1000) await db.run(`INSERT INTO decision_reasons VALUES ${reasonRows.slice(i, i + 1000).join(',\n')}`);
+  // plain tables for the appender (it does not reach temp tables); replaced on every run
+  await db.run(`CREATE OR REPLACE TABLE m_settled (agent_code VARCHAR, cop_no VARCHAR, invt_no VARCHAR, list_key VARCHAR,
+    status_code INTEGER, channel VARCHAR, reasons VARCHAR, decision VARCHAR, policy_id VARCHAR, held_order VARCHAR, held_waybill VARCHAR)`);
+  await db.run(`CREATE OR REPLACE TABLE m_settled_reasons (agent_code VARCHAR, cop_no VARCHAR, reason VARCHAR, severity VARCHAR, detail VARCHAR)`);
+  await appendRows(db, 'm_settled', out);
+  await appendRows(db, 'm_settled_reasons', reasonRows);
+  await db.run(`INSERT INTO decision_reasons SELECT DATE ${lit(date)}, * FROM m_settled_reasons`);
   await db.run(`INSERT INTO decisions
-    SELECT s.business_date, s.run_id, s.agent_code, s.cop_no, s.invt_no, d.trade_mode, d.customs_code, d.ebp_code, d.ebc_code, d.order_no,
-      d.logistics_code, d.logistics_no, s.decision, s.status_code, s.channel, s.reasons,
+    SELECT DATE ${lit(date)}, ${lit(o.runId)}, s.agent_code, s.cop_no, s.invt_no, d.trade_mode, d.customs_code, d.ebp_code, d.ebc_code, d.order_no,
+      d.logistics_code, d.logistics_no, s.decision, s.status_code, s.channel, CASE WHEN s.reasons = '' THEN []::VARCHAR[] ELSE string_split(s.reasons, ';') END,
       CASE WHEN d.invalid THEN NULL ELSE v.value_cny END, s.policy_id, s.held_order, s.held_waybill
-    FROM settled s JOIN deciding d ON d.agent_code = s.agent_code AND d.cop_no = s.cop_no
+    FROM m_settled s JOIN deciding d ON d.agent_code = s.agent_code AND d.cop_no = s.cop_no
       LEFT JOIN m_values v ON v.list_key = s.list_key`);
   await inspectionQueue(db, date);
   await decideReturns(db, date, o);
@@ -365,15 +376,21 @@ async function inspectionQueue(db: Db, date: string): Promise<void> {
       SELECT d.agent_code, d.cop_no, d.invt_no, d.trade_mode, d.customs_code, d.decision, d.reasons, w.loct_no, nullif(w.bill_no, '') AS bill_no, nullif(w.total_package_no, '') AS total_package_no
       FROM decisions d JOIN w_lists w ON w.agent_code = d.agent_code AND w.cop_no = d.cop_no
       WHERE d.business_date = DATE ${lit(date)} AND d.decision IN ('RELEASE', 'INSPECT', 'REVIEW')),
+    -- lists sharing the bill or the bag: |B ∪ P| − 1 = |B| + |P| − |B ∩ P| − 1
+    counted AS (
+      SELECT *,
+        CASE WHEN bill_no IS NULL THEN 0 ELSE count(*) OVER (PARTITION BY bill_no) END AS nb,
+        CASE WHEN total_package_no IS NULL THEN 0 ELSE count(*) OVER (PARTITION BY total_package_no) END AS np,
+        CASE WHEN bill_no IS NULL OR total_package_no IS NULL THEN 0 ELSE count(*) OVER (PARTITION BY bill_no, total_package_no) END AS nbp
+      FROM today),
     sel AS (
       SELECT *, trade_mode IN ('9710', '9810') AS priority,
-        len(list_filter(reasons, r -> r IN ('RISK_PROFILE', 'VALUE_BAND', 'RANDOM_SAMPLE')))::INTEGER AS hits
-      FROM today WHERE decision = 'INSPECT')
+        len(list_filter(reasons, r -> r IN ('RISK_PROFILE', 'VALUE_BAND', 'RANDOM_SAMPLE')))::INTEGER AS hits,
+        (nb + np - nbp - CASE WHEN bill_no IS NULL AND total_package_no IS NULL THEN 0 ELSE 1 END)::INTEGER AS spared
+      FROM counted WHERE decision = 'INSPECT')
     SELECT DATE ${lit(date)}, s.customs_code, s.loct_no,
       row_number() OVER (PARTITION BY s.customs_code, s.loct_no ORDER BY s.priority DESC, s.hits DESC, s.invt_no)::INTEGER,
-      s.agent_code, s.cop_no, s.invt_no, s.trade_mode, s.priority, s.hits,
-      (SELECT count(*) FROM today o WHERE (o.agent_code, o.cop_no) <> (s.agent_code, s.cop_no)
-         AND ((s.bill_no IS NOT NULL AND o.bill_no = s.bill_no) OR (s.total_package_no IS NOT NULL AND o.total_package_no = s.total_package_no)))::INTEGER
+      s.agent_code, s.cop_no, s.invt_no, s.trade_mode, s.priority, s.hits, s.spared
     FROM sel s`);
 }
 
