@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,10 +79,36 @@ test('--date 2025-02-30 exits 64', () => {
   assert.equal(existsSync(out), false, 'nothing written');
 });
 
-test('run x --db y exits 69 and says not built', () => {
-  const r = cli('run', 'x', '--db', 'y');
+test('report --db y exits 69 and says not built', () => {
+  const r = cli('report', '--db', 'y');
   assert.equal(r.code, 69, show(r));
   assert.match(r.stderr, /not built/);
+});
+
+test('run on a folder that does not exist exits 66', () => {
+  const r = cli('run', join(tempDir(), 'no-such-day'), '--db', join(tempDir(), 'x.duckdb'));
+  assert.equal(r.code, 66, show(r));
+});
+
+test('run then verify: a generated day is decided as its ground truth says (exit 0), a wrong truth exits 2', () => {
+  const out = tempDir();
+  const gen = cli('generate', '--out', out, '--date', '2025-06-12', '--lists', '300', '--seed', 'cli', '-q');
+  assert.equal(gen.code, 0, show(gen));
+  const db = join(out, 'd.duckdb');
+  const run = cli('run', join(out, '2025-06-12'), '--db', db, '--threads', '1', '-q', '--json');
+  assert.equal(run.code, 0, show(run));
+  const truth = join(out, '2025-06-12.truth', 'decisions.csv');
+  const expected = readFileSync(truth, 'utf8').trim().split('\n').length - 1; // drafts get no decision, so not always 300
+  assert.ok(expected >= 295 && expected <= 300);
+  assert.equal(Object.values(JSON.parse(run.stdout).decisions as Record<string, number>).reduce((a, b) => a + b, 0), expected);
+  const ok = cli('verify', join(out, '2025-06-12.truth'), '--db', db);
+  assert.equal(ok.code, 0, show(ok));
+  assert.match(ok.stdout, new RegExp(`lists ${expected}/${expected} agree`));
+  const lines = readFileSync(truth, 'utf8').split('\n');
+  lines[1] = (lines[1] ?? '').replace(/,(RELEASE|INSPECT|REVIEW|REJECT|PENDING),/, ',CANCELLED,');
+  writeFileSync(truth, lines.join('\n'));
+  const bad = cli('verify', join(out, '2025-06-12.truth'), '--db', db);
+  assert.equal(bad.code, 2, show(bad));
 });
 
 test('generate into an existing non-empty day folder exits 73; with --force it succeeds', () => {

@@ -367,7 +367,7 @@ export function buildProgram(): Command {
               .join('\n') + '\n',
           );
         }
-        if (a.diffCount > 0) process.exitCode = EXIT.CHECKS_FAILED;
+        if (a.diffCount > 0) throw new DeclmatchError('CHECKS_FAILED', `${a.diffCount} decision(s) disagree with the ground truth`, EXIT.CHECKS_FAILED);
       } finally {
         db.close();
       }

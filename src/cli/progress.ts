@@ -42,11 +42,16 @@ export function makeProgress(opts: { quiet?: boolean; unit: string }): Progress 
     };
   }
   let lastLine = 0;
+  let finished = false;
   const t0 = Date.now();
   return {
     update(done, total, label) {
       const now = Date.now();
-      if (done < total && now - lastLine < 5000) return;
+      // a line every 5 s, and one when the work is complete
+      if (done >= total) {
+        if (finished) return;
+        finished = true;
+      } else if (now - lastLine < 5000) return;
       lastLine = now;
       const secs = (now - t0) / 1000;
       process.stderr.write(`${label}: ${done}/${total} ${opts.unit} (${Math.round(done / Math.max(secs, 0.001))}/s, ${secs.toFixed(1)} s)\n`);
