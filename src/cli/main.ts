@@ -137,6 +137,30 @@ async function runGenerate(o: GenerateCliOptions): Promise<void> {
   else printSummary(days, out, secs);
 }
 
+/** The day folder argument, which must exist (exit 66 otherwise). */
+function dayFolder(dayDir: string): string {
+  const dir = resolve(dayDir);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DeclmatchError('NO_INPUT', `${dir} is not a folder`, EXIT.NO_INPUT);
+  return dir;
+}
+
+/** --date, or the day folder's name when it is a date (exit 64 otherwise). */
+function businessDate(dir: string, given: string | undefined): string {
+  const date = given ?? (/^\d{4}-\d{2}-\d{2}$/.test(basename(dir)) ? basename(dir) : undefined);
+  if (!date) throw new DeclmatchError('USAGE', `the business date cannot be read from the folder name ${basename(dir)}; give --date YYYY-MM-DD`, EXIT.USAGE);
+  return date;
+}
+
+/** Opens the database; one held by another process is exit 75 with a message that says so. */
+async function openForCli(path: string, threads: number) {
+  try {
+    return await openDatabase(resolve(path), { threads });
+  } catch (e) {
+    if (e instanceof DbError && e.code === 'DB_LOCKED') throw new DeclmatchError('DB_LOCKED', `${path} is in use by another process; try again when it is free`, EXIT.TEMP_FAIL, { cause: e });
+    throw e;
+  }
+}
+
 interface IngestCliOptions {
   db: string;
   threads: number;
@@ -145,17 +169,10 @@ interface IngestCliOptions {
 }
 
 async function runIngest(dayDir: string, o: IngestCliOptions): Promise<void> {
-  const dir = resolve(dayDir);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DeclmatchError('NO_INPUT', `${dir} is not a folder`, EXIT.NO_INPUT);
+  const dir = dayFolder(dayDir);
   const runId = `ingest-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${process.pid}`;
   const log = makeLogger({ quiet: o.quiet }).child({ run_id: runId, stage: 'ingest' });
-  let db;
-  try {
-    db = await openDatabase(resolve(o.db), { threads: o.threads });
-  } catch (e) {
-    if (e instanceof DbError && e.code === 'DB_LOCKED') throw new DeclmatchError('DB_LOCKED', `${o.db} is in use by another process; try again when it is free`, EXIT.TEMP_FAIL, { cause: e });
-    throw e;
-  }
+  const db = await openForCli(o.db, o.threads);
   const progress = makeProgress({ quiet: o.quiet || o.json, unit: 'MB' });
   const t0 = Date.now();
   try {
@@ -195,21 +212,13 @@ interface RunCliOptions extends IngestCliOptions {
 
 /** ingest + decide one business day. Publishing atomically, statistics and the report are issue #5. */
 async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
-  const dir = resolve(dayDir);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DeclmatchError('NO_INPUT', `${dir} is not a folder`, EXIT.NO_INPUT);
-  const date = o.date ?? (/^\d{4}-\d{2}-\d{2}$/.test(basename(dir)) ? basename(dir) : undefined);
-  if (!date) throw new DeclmatchError('USAGE', `the business date cannot be read from the folder name ${basename(dir)}; give --date YYYY-MM-DD`, EXIT.USAGE);
+  const dir = dayFolder(dayDir);
+  const date = businessDate(dir, o.date);
   const policy = loadPolicy(o.policy);
   const reference = loadReference(o.reference);
   const runId = `run-${date}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${process.pid}`;
   const log = makeLogger({ quiet: o.quiet }).child({ run_id: runId });
-  let db;
-  try {
-    db = await openDatabase(resolve(o.db), { threads: o.threads });
-  } catch (e) {
-    if (e instanceof DbError && e.code === 'DB_LOCKED') throw new DeclmatchError('DB_LOCKED', `${o.db} is in use by another process; try again when it is free`, EXIT.TEMP_FAIL, { cause: e });
-    throw e;
-  }
+  const db = await openForCli(o.db, o.threads);
   const progress = makeProgress({ quiet: o.quiet || o.json, unit: 'MB' });
   try {
     const t0 = Date.now();
@@ -383,11 +392,10 @@ export function buildProgram(): Command {
     .option('--date <YYYY-MM-DD>', 'business date (default: the folder name)', dateOption)
     .option('--json', 'print the result as JSON')
     .action(async (dayDir: string, opts: { db: string; policy: string; reference?: string; date?: string; json?: boolean }) => {
-      const date = opts.date ?? (/^\d{4}-\d{2}-\d{2}$/.test(basename(resolve(dayDir))) ? basename(resolve(dayDir)) : undefined);
-      if (!date) throw new DeclmatchError('USAGE', 'give --date YYYY-MM-DD', EXIT.USAGE);
+      const date = businessDate(resolve(dayDir), opts.date);
       const policy = loadPolicy(opts.policy);
       const reference = loadReference(opts.reference);
-      const db = await openDatabase(resolve(opts.db), { threads: 2 });
+      const db = await openForCli(opts.db, 2);
       try {
         let w;
         try {
