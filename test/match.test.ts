@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { openDatabase, type Db } from '../src/db/duck.js';
 import { generateDays } from '../src/generate/generator.js';
 import { ingestDay } from '../src/ingest/ingest.js';
@@ -75,8 +75,9 @@ describe('reruns, threads, what-if and the inspection queue', () => {
   const snapshot = async (db: Db) =>
     JSON.stringify(await db.all(`SELECT * EXCLUDE (run_id) FROM decisions ORDER BY ALL`), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 
+  before(() => generateDays({ out, date, days: 1, lists: 1500, seed: 'rerun', format: 'xml', anomalyRate: 0.1 }));
+
   test('running a day again replaces its results, whatever the thread count', async () => {
-    await generateDays({ out, date, days: 1, lists: 1500, seed: 'rerun', format: 'xml', anomalyRate: 0.1 });
     const db = await openDatabase(':memory:', { threads: 2 });
     try {
       await ingestDay(join(out, date), db, { threads: 2 });
@@ -107,6 +108,23 @@ describe('reruns, threads, what-if and the inspection queue', () => {
       assert.equal(await snapshot(db), before);
       const same = await whatIf(db, { date, runId: 'w', policy: loadPolicy(), reference: loadReference() });
       assert.equal(same.changed, 0);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('the ledger accounts for every record read: fates add up to the ingest counts per record type', async () => {
+    const db = await openDatabase(':memory:', { threads: 2 });
+    try {
+      const r = await ingestDay(join(out, date), db, { threads: 2 });
+      await decideDay(db, { date, runId: 'a', policy: loadPolicy(), reference: loadReference() });
+      const rows = await db.all(`SELECT record_type, sum(count)::INTEGER AS n, list(fate ORDER BY fate) AS fates FROM ledger WHERE fate <> 'expired' GROUP BY ALL`);
+      const byType = new Map(rows.map((x) => [String(x.record_type), Number(x.n)]));
+      for (const l of r.ledger.filter((x) => !x.recordType.endsWith('_line') && x.read > 0)) assert.equal(byType.get(l.recordType), l.read, l.recordType);
+      const lists = rows.find((x) => x.record_type === 'list')?.fates as string[];
+      assert.ok(lists.includes('decided') && lists.includes('quarantined') && lists.includes('draft'), lists.join());
+      const orders = rows.find((x) => x.record_type === 'order')?.fates as string[];
+      assert.ok(orders.includes('superseded') && orders.includes('deleted') && orders.includes('used'), orders.join());
     } finally {
       db.close();
     }

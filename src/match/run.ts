@@ -347,7 +347,78 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
       LEFT JOIN m_values v ON v.list_key = s.list_key`);
   await inspectionQueue(db, date);
   await decideReturns(db, date, o);
+  await writeLedger(db, date, o.runId);
   return { counts };
+}
+
+export const LEDGER_DDL = `CREATE TABLE IF NOT EXISTS ledger (
+  run_id VARCHAR NOT NULL,
+  business_date DATE NOT NULL,
+  record_type VARCHAR NOT NULL,
+  fate VARCHAR NOT NULL,
+  count BIGINT NOT NULL
+);`;
+
+/** The head record types, their tables and business keys, for the ledger. */
+const HEADS: readonly { type: string; table: string; key: readonly string[] }[] = [
+  { type: 'order', table: 'orders', key: ['ebp_code', 'ebc_code', 'order_no'] },
+  { type: 'receipt', table: 'receipts', key: ['ebc_code', 'order_no'] },
+  { type: 'waybill', table: 'waybills', key: ['logistics_code', 'logistics_no'] },
+  { type: 'list', table: 'lists', key: ['agent_code', 'cop_no'] },
+  { type: 'cancel', table: 'cancels', key: ['agent_code', 'cop_no'] },
+  { type: 'return', table: 'returns', key: ['agent_code', 'co_el_no'] },
+];
+
+/**
+ * RULES.md §3 conservation: where every record received today ended, per record type. quarantined
+ * (failed validation), draft (appStatus 1), stale (older than a version of its key received on an
+ * earlier day), superseded (a newer version won), deleted (a delete, or deleted by one), and for the
+ * current versions: lists decided / pending, orders and waybills used / open, receipts open,
+ * cancels applied / rejected, returns decided. Also the open waybills that left the reuse window
+ * today (expired). The fates of a type add up to the records of that type read today.
+ */
+async function writeLedger(db: Db, date: string, runId: string): Promise<void> {
+  await db.run(LEDGER_DDL);
+  await db.run(`DELETE FROM ledger WHERE business_date = DATE ${lit(date)}`);
+  const d = `DATE ${lit(date)}`;
+  for (const h of HEADS) {
+    const k = h.key.join(', ');
+    const on = h.key.map((c) => `x.${c} IS NOT DISTINCT FROM t.${c}`).join(' AND ');
+    const current =
+      h.type === 'list'
+        ? `CASE WHEN EXISTS (SELECT 1 FROM decisions dd WHERE dd.business_date = ${d} AND dd.agent_code = t.agent_code AND dd.cop_no = t.cop_no AND dd.decision = 'PENDING') THEN 'pending' ELSE 'decided' END`
+        : h.type === 'order'
+          ? `CASE WHEN EXISTS (SELECT 1 FROM decisions dd WHERE dd.business_date = ${d} AND dd.held_order = t.ebp_code || '|' || t.ebc_code || '|' || t.order_no) THEN 'used' ELSE 'open' END`
+          : h.type === 'waybill'
+            ? `CASE WHEN EXISTS (SELECT 1 FROM decisions dd WHERE dd.business_date = ${d} AND dd.held_waybill = t.logistics_code || '|' || t.logistics_no) THEN 'used' ELSE 'open' END`
+            : h.type === 'cancel'
+              ? `CASE WHEN EXISTS (SELECT 1 FROM cancel_match m WHERE m.agent_code = t.agent_code AND m.cop_no = t.cop_no AND m.outcome = 'CANCELLED') THEN 'applied' ELSE 'rejected' END`
+              : h.type === 'return'
+                ? `'decided'`
+                : `'open'`;
+    await db.run(`INSERT INTO ledger
+      WITH t AS (SELECT * FROM hist_${h.table} WHERE business_date = ${d}),
+      ranked AS (
+        SELECT x.*, row_number() OVER (PARTITION BY ${k} ORDER BY x.app_time DESC NULLS LAST, x.business_date DESC, x.source_file DESC, x.record_index DESC) AS rn
+        FROM hist_${h.table} x WHERE x.business_date <= ${d} AND x.record_valid AND x.app_status = '2'),
+      winner AS (SELECT * FROM ranked WHERE rn = 1)
+      SELECT ${lit(runId)}, ${d}, ${lit(h.type)}, fate, count(*) FROM (
+        SELECT CASE
+          WHEN NOT t.record_valid THEN 'quarantined'
+          WHEN t.app_status = '1' THEN 'draft'
+          WHEN EXISTS (SELECT 1 FROM hist_${h.table} x WHERE x.business_date < ${d} AND x.record_valid AND x.app_status = '2' AND ${on} AND x.app_time > t.app_time) THEN 'stale'
+          WHEN t.app_type = '3' THEN 'deleted'
+          WHEN EXISTS (SELECT 1 FROM winner w WHERE ${h.key.map((c) => `w.${c} IS NOT DISTINCT FROM t.${c}`).join(' AND ')} AND w.app_type = '3') THEN 'deleted'
+          WHEN NOT EXISTS (SELECT 1 FROM winner w WHERE w.source_file = t.source_file AND w.record_index = t.record_index AND w.business_date = t.business_date) THEN 'superseded'
+          ELSE ${current} END AS fate
+        FROM t) GROUP BY fate`);
+  }
+  // open waybills that leave the reuse window today (their last day inside it was yesterday)
+  await db.run(`INSERT INTO ledger
+    SELECT ${lit(runId)}, ${d}, 'waybill', 'expired', count(*) FROM w_waybills w
+    WHERE CAST(w.app_time AS DATE) = ${d} - to_days((SELECT max(waybill_window_days) FROM m_policy) + 1)
+      AND NOT EXISTS (SELECT 1 FROM decisions dd WHERE dd.held_waybill = w.logistics_code || '|' || w.logistics_no)
+    HAVING count(*) > 0`);
 }
 
 export const INSPECTION_QUEUE_DDL = `CREATE TABLE IF NOT EXISTS inspection_queue (
