@@ -69,6 +69,31 @@ describe('consecutive days', () => {
   }
 });
 
+describe('five days across the 2026-04-01 policy change', () => {
+  test('lists pending past their grace are rejected, returns follow the policy of their date, and every day agrees with the ground truth', async () => {
+    const out = join(tmp, 'five');
+    const dates = ['2026-03-29', '2026-03-30', '2026-03-31', '2026-04-01', '2026-04-02'];
+    await generateDays({ out, date: dates[0] as string, days: 5, lists: 1500, seed: 'five', format: 'csv', anomalyRate: 0.08 });
+    const db = await openDatabase(':memory:', { threads: 2 });
+    try {
+      const diffs: string[] = [];
+      for (const date of dates) {
+        await ingestDay(join(out, date), db, { threads: 2 });
+        await decideDay(db, { date, runId: `run-${date}`, policy: loadPolicy(), reference: loadReference() });
+        diffs.push(...(await compareDay(db, out, date)));
+      }
+      assert.deepEqual(diffs, []);
+      const expired = await db.all(`SELECT count(*)::INTEGER AS n FROM decisions d WHERE decision = 'REJECT' AND list_contains(reasons, 'ORDER_MISSING')
+          AND EXISTS (SELECT 1 FROM decisions p WHERE p.agent_code = d.agent_code AND p.cop_no = d.cop_no AND p.decision = 'PENDING' AND p.business_date < d.business_date)`);
+      assert.ok(Number(expired[0]?.n) > 0, 'some lists were pending and then rejected at the end of their grace');
+      const policies = await db.all(`SELECT DISTINCT policy_id FROM return_decisions ORDER BY 1`);
+      assert.deepEqual(policies.map((p) => p.policy_id), ['gacc-2024-167', 'gacc-2026-9610-returns']);
+    } finally {
+      db.close();
+    }
+  });
+});
+
 describe('reruns, threads, what-if and the inspection queue', () => {
   const out = join(tmp, 'rerun');
   const date = '2025-06-12';

@@ -1241,8 +1241,16 @@ class Generator {
       ebcCode: h.ebcCode ?? '',
       ieDate: h.ieDate ?? '',
       lines: new Map(list.lines.map((l) => [Number(l.gnum), { gcode: l.gcode ?? '', gname: l.gname ?? '', gmodel: l.gmodel ?? '', unit: l.unit ?? '', qty: dec(l, 'qty') }])),
-      returned: new Map(),
+      // returned quantities belong to the list (its invtNo), whichever later decision of it is kept
+      returned: this.returnedFor(invtNo),
     };
+  }
+
+  private readonly returnedByInvt = new Map<string, Map<number, bigint>>();
+  private returnedFor(invtNo: string): Map<number, bigint> {
+    let m = this.returnedByInvt.get(invtNo);
+    if (!m) this.returnedByInvt.set(invtNo, (m = new Map()));
+    return m;
   }
 
   // ---- returns ----
