@@ -187,7 +187,7 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
       .slice(i, i + 500)
       .map(([k, r]) => {
         const [cur, month] = k.split('|') as [string, string];
-        return `(${lit(cur)}, ${lit(month)}, ${(Number(r) / 1e8).toFixed(8)})`;
+        return `(${lit(cur)}, ${lit(month)}, ${r / 100_000_000n}.${(r % 100_000_000n).toString().padStart(8, '0')})`; // exact: rates are × 10^8
       })
       .join(', ');
     await db.run(`INSERT INTO m_rates VALUES ${vals}`);
