@@ -394,7 +394,7 @@ class Generator {
     return Math.max(1, Math.round((cnyCents * 1e8) / Number(rate)));
   }
 
-  private buildCase(listTime: number, day: number, opts: { mode?: string; goods?: Good[]; cnyScale?: number; currency?: string; statisticsFlag?: string } = {}): { c: Case; list: Doc; order: Doc; waybill: Rec; receipt: Rec | null; agent: Party; carrier: Party; platform: Party; ebc: Party } {
+  private buildCase(listTime: number, opts: { mode?: string; goods?: Good[]; cnyScale?: number; currency?: string; statisticsFlag?: string } = {}): { c: Case; list: Doc; order: Doc; waybill: Rec; receipt: Rec | null; agent: Party; carrier: Party; platform: Party; ebc: Party } {
     const r = this.rng;
     const w = this.world;
     const serial = this.nextSerial();
@@ -596,7 +596,6 @@ class Generator {
       waybills: [],
       receipts: [],
     };
-    void day;
     return { c, list: { head, lines }, order: { head: orderHead, lines: orderLines }, waybill, receipt, agent, carrier, platform, ebc };
   }
 
@@ -827,7 +826,7 @@ class Generator {
    * everything else consistent, so that the only thing wrong with it is the reuse.
    */
   private shareCounterpart(base: Case, baseList: Doc, time: number, d: number, what: 'order' | 'waybill'): Case {
-    const g = this.buildCase(time, d, { mode: baseList.head.tradeMode ?? '9610' });
+    const g = this.buildCase(time, { mode: baseList.head.tradeMode ?? '9610' });
     const c = g.c;
     const b = baseList.head;
     let head: Rec;
@@ -870,7 +869,7 @@ class Generator {
     // early counterparts: the order and waybill come today, the list tomorrow
     if (kind === 'CLEAN' && !last && r.chance(EARLY_COUNTERPARTS)) {
       // besides this list: one whose order and waybill come today and the list itself tomorrow
-      const f = this.buildCase(listTime + DAY, d);
+      const f = this.buildCase(listTime + DAY);
       this.emitCounterparts(f, d, d);
       this.emit('list', f.c.lists, f.list, d + 1, d, f.agent);
       const q = this.earlyCases.get(d + 1) ?? [];
@@ -890,7 +889,7 @@ class Generator {
         else kind = 'CLEAN';
       }
     }
-    const opts: Parameters<Generator['buildCase']>[2] = {};
+    const opts: Parameters<Generator['buildCase']>[1] = {};
     switch (kind) {
       case 'PAYMENT_MISSING':
         opts.mode = '9610';
@@ -930,7 +929,7 @@ class Generator {
       default:
         break;
     }
-    const f = this.buildCase(time, d, opts);
+    const f = this.buildCase(time, opts);
     const { c } = f;
     const h = f.list.head;
     if (kind === 'VALUE_BAND') {

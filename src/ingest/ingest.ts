@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { RECORD_SPECS, recordSpec, type RecordTypeName } from '../spec/fields.js';
-import { stagingDDL, stagingTable } from '../spec/schema.js';
+import { stagingDDL } from '../spec/schema.js';
 import type { Db } from '../db/duck.js';
 import { appendBatch } from '../db/load.js';
 import { discover, type DayFile } from './discover.js';
@@ -147,4 +147,3 @@ export async function ingestDay(dayDir: string, db: Db, o: IngestOptions = {}): 
   return result;
 }
 
-export { stagingTable };
