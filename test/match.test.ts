@@ -101,12 +101,17 @@ describe('reruns, threads, what-if and the inspection queue', () => {
     JSON.stringify(await db.all(`SELECT * EXCLUDE (run_id) FROM decisions ORDER BY ALL`), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 
   before(() => generateDays({ out, date, days: 1, lists: 1500, seed: 'rerun', format: 'xml', anomalyRate: 0.1 }));
+  /** The sample day ingested and decided in a fresh in-memory database. */
+  const decided = async () => {
+    const db = await openDatabase(':memory:', { threads: 2 });
+    const r = await ingestDay(join(out, date), db, { threads: 2 });
+    await decideDay(db, { date, runId: 'a', policy: loadPolicy(), reference: loadReference() });
+    return { db, r };
+  };
 
   test('running a day again replaces its results, whatever the thread count', async () => {
-    const db = await openDatabase(':memory:', { threads: 2 });
+    const { db } = await decided();
     try {
-      await ingestDay(join(out, date), db, { threads: 2 });
-      await decideDay(db, { date, runId: 'a', policy: loadPolicy(), reference: loadReference() });
       const first = await snapshot(db);
       await ingestDay(join(out, date), db, { threads: 1 });
       await decideDay(db, { date, runId: 'b', policy: loadPolicy(), reference: loadReference() });
@@ -119,10 +124,8 @@ describe('reruns, threads, what-if and the inspection queue', () => {
   });
 
   test('what-if under another policy reports the changes and publishes nothing', async () => {
-    const db = await openDatabase(':memory:', { threads: 2 });
+    const { db } = await decided();
     try {
-      await ingestDay(join(out, date), db, { threads: 2 });
-      await decideDay(db, { date, runId: 'a', policy: loadPolicy(), reference: loadReference() });
       const before = await snapshot(db);
       const base = JSON.parse(readFileSync(loadPolicy().source, 'utf8')) as { versions: { id: string; receiptRequiredModes?: string[] }[] };
       for (const v of base.versions) if (v.id === 'gacc-2024-167') v.receiptRequiredModes = ['9610'];
@@ -139,10 +142,8 @@ describe('reruns, threads, what-if and the inspection queue', () => {
   });
 
   test('the ledger accounts for every record read: fates add up to the ingest counts per record type', async () => {
-    const db = await openDatabase(':memory:', { threads: 2 });
+    const { db, r } = await decided();
     try {
-      const r = await ingestDay(join(out, date), db, { threads: 2 });
-      await decideDay(db, { date, runId: 'a', policy: loadPolicy(), reference: loadReference() });
       const rows = await db.all(`SELECT record_type, sum(count)::INTEGER AS n, list(fate ORDER BY fate) AS fates FROM ledger WHERE fate <> 'expired' GROUP BY ALL`);
       const byType = new Map(rows.map((x) => [String(x.record_type), Number(x.n)]));
       for (const l of r.ledger.filter((x) => !x.recordType.endsWith('_line') && x.read > 0)) assert.equal(byType.get(l.recordType), l.read, l.recordType);
@@ -156,10 +157,8 @@ describe('reruns, threads, what-if and the inspection queue', () => {
   });
 
   test('the inspection queue holds every inspected list, B2B first within each site, positions 1..n', async () => {
-    const db = await openDatabase(':memory:', { threads: 2 });
+    const { db } = await decided();
     try {
-      await ingestDay(join(out, date), db, { threads: 2 });
-      await decideDay(db, { date, runId: 'a', policy: loadPolicy(), reference: loadReference() });
       const q = await db.all(`SELECT customs_code, loct_no, list(position ORDER BY position) AS pos, list(priority ORDER BY position) AS pri FROM inspection_queue GROUP BY ALL`);
       const inspected = await db.all(`SELECT count(*)::INTEGER AS n FROM decisions WHERE decision = 'INSPECT'`);
       assert.equal(q.reduce((s, r) => s + (r.pos as number[]).length, 0), inspected[0]?.n);
