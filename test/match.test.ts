@@ -26,6 +26,17 @@ async function compareDay(db: Db, out: string, date: string): Promise<string[]> 
   return a.diffs.map((d) => `${date} ${d}`).concat(a.diffCount > a.diffs.length ? [`${date}: ${a.diffCount - a.diffs.length} more`] : []);
 }
 
+/** Ingests and decides the days in order, comparing each with its ground truth. */
+async function runAndCompare(db: Db, out: string, dates: readonly string[]): Promise<string[]> {
+  const diffs: string[] = [];
+  for (const date of dates) {
+    await ingestDay(join(out, date), db, { threads: 2 });
+    await decideDay(db, { date, runId: `run-${date}`, policy: loadPolicy(), reference: loadReference() });
+    diffs.push(...(await compareDay(db, out, date)));
+  }
+  return diffs;
+}
+
 describe('the first day of a generated sample', () => {
   for (const [date, format] of [
     ['2025-06-12', 'xml'],
@@ -36,9 +47,7 @@ describe('the first day of a generated sample', () => {
       await generateDays({ out, date, days: 1, lists: 4000, seed: `match-${format}`, format, anomalyRate: 0.08 });
       const db = await openDatabase(':memory:', { threads: 2 });
       try {
-        await ingestDay(join(out, date), db, { threads: 2 });
-        await decideDay(db, { date, runId: 'test', policy: loadPolicy(), reference: loadReference() });
-        const diffs = await compareDay(db, out, date);
+        const diffs = await runAndCompare(db, out, [date]);
         assert.deepEqual(diffs, []);
       } finally {
         db.close();
@@ -55,12 +64,7 @@ describe('consecutive days', () => {
       await generateDays({ out, date: dates[0] as string, days: 3, lists: 3000, seed: `days-${format}`, format, anomalyRate: 0.08 });
       const db = await openDatabase(':memory:', { threads: 2 });
       try {
-        const diffs: string[] = [];
-        for (const date of dates) {
-          await ingestDay(join(out, date), db, { threads: 2 });
-          await decideDay(db, { date, runId: `run-${date}`, policy: loadPolicy(), reference: loadReference() });
-          diffs.push(...(await compareDay(db, out, date)));
-        }
+        const diffs = await runAndCompare(db, out, dates);
         assert.deepEqual(diffs.slice(0, 20), [], `${diffs.length} disagreements`);
       } finally {
         db.close();
@@ -76,12 +80,7 @@ describe('five days across the 2026-04-01 policy change', () => {
     await generateDays({ out, date: dates[0] as string, days: 5, lists: 1500, seed: 'five', format: 'csv', anomalyRate: 0.08 });
     const db = await openDatabase(':memory:', { threads: 2 });
     try {
-      const diffs: string[] = [];
-      for (const date of dates) {
-        await ingestDay(join(out, date), db, { threads: 2 });
-        await decideDay(db, { date, runId: `run-${date}`, policy: loadPolicy(), reference: loadReference() });
-        diffs.push(...(await compareDay(db, out, date)));
-      }
+      const diffs = await runAndCompare(db, out, dates);
       assert.deepEqual(diffs, []);
       const expired = await db.all(`SELECT count(*)::INTEGER AS n FROM decisions d WHERE decision = 'REJECT' AND list_contains(reasons, 'ORDER_MISSING')
           AND EXISTS (SELECT 1 FROM decisions p WHERE p.agent_code = d.agent_code AND p.cop_no = d.cop_no AND p.decision = 'PENDING' AND p.business_date < d.business_date)`);

@@ -4,7 +4,7 @@
  * record type. Record content never depends on the format; only the envelope does, and it draws on
  * its own random stream so that every format of a seed holds the same records.
  */
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CEB_NAMESPACE, HEAD_GUID, parentKeyFields, recordSpec, tabularColumns, type RecordSpec, type RecordTypeName } from '../spec/fields.js';
@@ -266,7 +266,6 @@ export class TabularSink implements Sink {
       db.closeSync();
     }
     rmSync(this.csvDir, { recursive: true, force: true });
-    const { statSync } = await import('node:fs');
     for (const f of files) bytes += statSync(join(this.dir, f)).size;
     return { files: files.sort(), bytes };
   }

@@ -2,7 +2,7 @@
  * One business record (head + lines, as raw text) → staging rows and quarantine findings. Shared
  * by the XML and the tabular paths, so that both stage exactly the same rows for the same data.
  */
-import { HEAD_GUID, parentKeyFields, recordSpec, type RecordSpec, type RecordTypeName } from '../spec/fields.js';
+import { HEAD_GUID, parentKeyFields, recordSpec, snakeCase, type RecordSpec, type RecordTypeName } from '../spec/fields.js';
 import { validateRecord, type FieldError, type RawRecord } from '../spec/validate.js';
 import type { StagingRow } from './batch.js';
 
@@ -59,11 +59,12 @@ function emptyToNull(v: string | null | undefined): string | null {
   return t === '' ? null : t;
 }
 
+/** snakeCase, cached: it runs for every field of every record. */
 const SNAKE = new Map<string, string>();
 function snake(name: string): string {
   let s = SNAKE.get(name);
   if (s === undefined) {
-    s = name === name.toUpperCase() ? name.toLowerCase() : name.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
+    s = snakeCase(name);
     SNAKE.set(name, s);
   }
   return s;

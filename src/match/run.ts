@@ -9,7 +9,8 @@
  */
 import { appendRows, type Db } from '../db/duck.js';
 import { drawSelects, multiplyRates, policyFor, type Policy, type PolicyVersion, type Rate } from '../policy/policy.js';
-import type { Reference } from '../policy/reference.js';
+import { districtOf, ISO_CURRENCIES, type Reference } from '../policy/reference.js';
+import { formatDecimal } from '../spec/validate.js';
 import { RECORD_SPECS } from '../spec/fields.js';
 import { stagingTable } from '../spec/schema.js';
 import { CHECK_TABLES_DDL, runChecks } from './checks.js';
@@ -18,9 +19,8 @@ export type Decision = 'REJECT' | 'PENDING' | 'REVIEW' | 'INSPECT' | 'RELEASE' |
 const STATUS: Record<Decision, number> = { REJECT: 100, PENDING: 2, REVIEW: 300, INSPECT: 500, RELEASE: 800, CANCELLED: 100 };
 const CHANNEL: Record<Decision, string | null> = { REJECT: null, PENDING: null, REVIEW: 'yellow', INSPECT: 'red', RELEASE: 'green', CANCELLED: null };
 
-const ISO_TO_CUSTOMS: Record<string, string> = { CNY: '142', USD: '502', HKD: '110', JPY: '116', EUR: '300', GBP: '303', AUD: '601', CAD: '501', SGD: '132', NZD: '609', KRW: '133' };
 const currencySql = (col: string) =>
-  `CASE ${Object.entries(ISO_TO_CUSTOMS)
+  `CASE ${Object.entries(ISO_CURRENCIES)
     .map(([iso, num]) => `WHEN ${col} = '${iso}' THEN '${num}'`)
     .join(' ')} ELSE ${col} END`;
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
@@ -168,11 +168,7 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   // inputs of the checks
   await db.run(CHECK_TABLES_DDL);
   const versions = [...o.policy.versions].sort((a, b) => (a.effectiveFrom < b.effectiveFrom ? -1 : 1));
-  const dec5 = (v: bigint) => {
-    const neg = v < 0n;
-    const a = neg ? -v : v;
-    return `${neg ? '-' : ''}${a / 100000n}.${(a % 100000n).toString().padStart(5, '0')}`;
-  };
+  const dec5 = formatDecimal;
   for (const v of versions) {
     await db.run(
       `INSERT INTO m_policy VALUES (${lit(v.id)}, ${dec5(v.amountTolerance)}, ${v.waybillWindowDays}, ${dec5(v.weightToleranceKg)}, ${dec5(v.weightTolerancePct)}, ` +
@@ -516,7 +512,6 @@ function addMonths(date8: string, months: number): string {
   const t = new Date(Date.UTC(+date8.slice(0, 4), +date8.slice(4, 6) - 1 + months, +date8.slice(6, 8)));
   return t.toISOString().slice(0, 10);
 }
-const districtOf = (code: string) => `${code.slice(0, 2)}00`;
 
 /** CEB213 returns received today, against the lists as they stand after this run (RULES.md §7). */
 async function decideReturns(db: Db, date: string, o: DecideOptions): Promise<void> {
@@ -604,7 +599,7 @@ function cmp(a: string, b: string): number {
 async function riskInputs(db: Db, ref: Reference, byKey: Map<string, Candidate>): Promise<void> {
   await db.run(`CREATE OR REPLACE TEMP TABLE m_profiles (id VARCHAR, gcode_prefix VARCHAR, ebc_code VARCHAR, owner_code VARCHAR, country VARCHAR, trade_mode VARCHAR,
     customs_code VARCHAR, min_value_cny DECIMAL(19,5), max_value_cny DECIMAL(19,5), valid_from DATE, valid_to DATE)`);
-  const d5 = (v: bigint | null) => (v === null ? 'NULL' : `${v / 100000n}.${(v % 100000n).toString().padStart(5, '0')}`);
+  const d5 = (v: bigint | null) => (v === null ? 'NULL' : formatDecimal(v));
   const s = (v: string | null) => (v === null ? 'NULL' : lit(v));
   for (const p of ref.riskProfiles) {
     await db.run(

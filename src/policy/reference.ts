@@ -77,7 +77,8 @@ const COLUMNS: Record<string, readonly string[]> = {
   [FILES.customs_offices]: ['code', 'name', 'district'],
 };
 
-const ISO_CURRENCIES: Readonly<Record<string, string>> = {
+/** ISO letters → numeric customs currency codes (RULES.md §2). */
+export const ISO_CURRENCIES: Readonly<Record<string, string>> = {
   CNY: '142', USD: '502', HKD: '110', JPY: '116', EUR: '300', GBP: '303', AUD: '601', CAD: '501',
   SGD: '132', NZD: '609', KRW: '133',
 };
