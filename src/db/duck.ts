@@ -69,6 +69,13 @@ export interface DbOptions {
 const rowValue: DuckDBValueConverter<JS> = (value, type, converter) =>
   value instanceof DuckDBDecimalValue ? value.toString() : JSDuckDBValueConverter(value, type, converter);
 
+/** DECLMATCH_SQL_PROFILE=1: every statement's wall time on stderr (slowest first is `sort -rn`). */
+const PROFILE = process.env.DECLMATCH_SQL_PROFILE === '1';
+function profiled(t0: bigint, sql: string): void {
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  process.stderr.write(`${ms.toFixed(1).padStart(9)} ms  ${shorten(sql).slice(0, 160)}\n`);
+}
+
 export class Db {
   private closed = false;
 
@@ -81,18 +88,23 @@ export class Db {
 
   /** Runs one or more statements; results are discarded. */
   async run(sql: string): Promise<void> {
+    const t0 = PROFILE ? process.hrtime.bigint() : 0n;
     try {
       await this.connection.run(sql);
     } catch (e) {
       throw dbError(e, sql);
     }
+    if (PROFILE) profiled(t0, sql);
   }
 
   /** Runs a query and returns its rows as objects of JS values (decimals as exact strings). */
   async all(sql: string): Promise<Record<string, unknown>[]> {
+    const t0 = PROFILE ? process.hrtime.bigint() : 0n;
     try {
       const reader = await this.connection.runAndReadAll(sql);
-      return reader.convertRowObjects(rowValue);
+      const rows = reader.convertRowObjects(rowValue);
+      if (PROFILE) profiled(t0, sql);
+      return rows;
     } catch (e) {
       throw dbError(e, sql);
     }

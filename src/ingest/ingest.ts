@@ -16,7 +16,9 @@ import type { QuarantineRow } from './records.js';
 
 export interface IngestOptions {
   threads?: number;
+  /** Time limit per file (default 2 min) plus this per MB of the file (default 10 s). */
   timeoutMs?: number;
+  timeoutMsPerMb?: number;
   batchRows?: number;
   maxConsecutiveFailures?: number;
   workerHeapMb?: number;
@@ -101,7 +103,7 @@ export async function ingestDay(dayDir: string, db: Db, o: IngestOptions = {}): 
     } else if (f.verdict === 'skipped') {
       result.files.skipped++;
       await insertFile(db, f, 'skipped', f.detail, null);
-    } else tasks.push({ path: f.path, name: f.name, kind: f.kind, recordType: f.recordType, ...(o.batchRows ? { batchRows: o.batchRows } : {}) });
+    } else tasks.push({ path: f.path, name: f.name, kind: f.kind, recordType: f.recordType, bytes: f.bytes, ...(o.batchRows ? { batchRows: o.batchRows } : {}) });
   }
   const bytesTotal = tasks.reduce((s, t) => s + (byName.get(t.name)?.bytes ?? 0), 0);
   let done = 0;
@@ -136,6 +138,7 @@ export async function ingestDay(dayDir: string, db: Db, o: IngestOptions = {}): 
     runPool(tasks, {
       threads,
       timeoutMs: o.timeoutMs ?? 120_000,
+      timeoutMsPerMb: o.timeoutMsPerMb ?? 10_000,
       maxConsecutiveFailures: o.maxConsecutiveFailures ?? 8,
       workerHeapMb: o.workerHeapMb ?? 768,
       onResult,

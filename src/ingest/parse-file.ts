@@ -19,6 +19,8 @@ export interface ParseTask {
   caps?: XmlCaps;
   /** Tabular files: the record type named by the file. */
   recordType?: RecordTypeName | null;
+  /** File size, for the time limit. */
+  bytes?: number;
 }
 
 export interface Counts {

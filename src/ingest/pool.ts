@@ -13,8 +13,12 @@ export class PoolError extends Error {
 
 export interface PoolOptions {
   threads: number;
-  /** Per file. */
+  /**
+   * Per file: this, plus `timeoutMsPerMb` per MB of the file (a 50 MB Parquet file holds two
+   * million rows and legitimately takes minutes to turn into records).
+   */
   timeoutMs: number;
+  timeoutMsPerMb?: number;
   maxConsecutiveFailures: number;
   /** V8 heap of one worker (MiB). */
   workerHeapMb: number;
@@ -40,8 +44,9 @@ export async function runPool(tasks: readonly ParseTask[], o: PoolOptions): Prom
   let loading: Promise<void> = Promise.resolve();
   const inFlight = new Set<Promise<void>>();
   const runOne = (task: ParseTask): Promise<void> => {
+    const limit = o.timeoutMs + Math.ceil(((task.bytes ?? 0) / 1e6) * (o.timeoutMsPerMb ?? 0));
     const p = pool
-      .run(task, { signal: AbortSignal.timeout(o.timeoutMs) })
+      .run(task, { signal: AbortSignal.timeout(limit) })
       .then(
         (buf: ArrayBuffer) => {
           consecutive = 0;
@@ -52,7 +57,7 @@ export async function runPool(tasks: readonly ParseTask[], o: PoolOptions): Prom
           const e = err as Error;
           const detail =
             e?.name === 'AbortError' || e?.name === 'TimeoutError'
-              ? `the parse worker ran out of time (${o.timeoutMs} ms) on this file`
+              ? `the parse worker ran out of time (${limit} ms) on this file`
               : `the parse worker failed on this file: ${e?.message ?? String(err)}`;
           if (consecutive >= o.maxConsecutiveFailures && !failure)
             failure = new PoolError(`${consecutive} parse workers failed in a row (last: ${task.name}: ${detail}); stopping`);

@@ -13,6 +13,7 @@ import { districtOf, ISO_CURRENCIES, type Reference } from '../policy/reference.
 import { formatDecimal } from '../spec/validate.js';
 import { RECORD_SPECS } from '../spec/fields.js';
 import { stagingTable } from '../spec/schema.js';
+import { timer, type StageTiming } from '../util/timer.js';
 import { CHECK_TABLES_DDL, runChecks } from './checks.js';
 
 export type Decision = 'REJECT' | 'PENDING' | 'REVIEW' | 'INSPECT' | 'RELEASE' | 'CANCELLED';
@@ -77,15 +78,37 @@ interface Candidate {
   prior: { invtNo: string | null; positive: boolean; decided: boolean } | null;
 }
 
-/** History: every staged record of every run, with its business date. */
+/**
+ * History: every staged record of every run, with its business date. The day's staging tables are
+ * renamed into per-day tables `hist_<table>__<yyyymmdd>` (no copy: at a million lists copying the
+ * wide staging rows into one history table was most of the decide time on a file database), and
+ * `hist_<table>` is a view over all days, the date a constant per day so filters prune whole days.
+ * A rerun of a day replaces that day's table. Inside the run's transaction, like everything else.
+ */
+export function historyDayTable(table: string, date: string): string {
+  return `hist_${table}__${date.replace(/-/g, '')}`;
+}
+
 async function appendHistory(db: Db, date: string): Promise<void> {
   for (const spec of RECORD_SPECS) {
     const stg = stagingTable(spec);
-    const hist = `hist_${spec.table}`;
-    await db.run(`CREATE TABLE IF NOT EXISTS ${hist} AS SELECT CAST(NULL AS DATE) AS business_date, * FROM ${stg} WHERE false`);
-    await db.run(`DELETE FROM ${hist} WHERE business_date = DATE ${lit(date)}`);
-    await db.run(`INSERT INTO ${hist} SELECT DATE ${lit(date)}, * FROM ${stg}`);
+    const day = historyDayTable(spec.table, date);
+    await db.run(`DROP TABLE IF EXISTS ${day}`);
+    await db.run(`ALTER TABLE ${stg} RENAME TO ${day}`);
+    await rebuildHistoryView(db, spec.table);
   }
+}
+
+/** `hist_<table>`: UNION ALL BY NAME of the per-day tables (a column added by a later spec is NULL before). */
+export async function rebuildHistoryView(db: Db, table: string): Promise<void> {
+  const days = await db.all(`SELECT table_name AS t FROM duckdb_tables() WHERE NOT temporary AND regexp_matches(table_name, '^hist_${table}__[0-9]{8}$') ORDER BY table_name`);
+  if (!days.length) throw new Error(`no history for ${table}`);
+  const parts = days.map((d) => {
+    const t = String(d.t);
+    const ymd = t.slice(-8);
+    return `SELECT DATE '${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6)}' AS business_date, * FROM ${t}`;
+  });
+  await db.run(`CREATE OR REPLACE VIEW hist_${table} AS ${parts.join('\nUNION ALL BY NAME\n')}`);
 }
 
 /**
@@ -117,11 +140,16 @@ export interface DecideOptions {
 
 export interface DayDecisions {
   counts: Partial<Record<Decision, number>>;
+  /** seconds per step of the decision, in order (published in run_stages) */
+  stages: StageTiming[];
 }
 
 export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions> {
   const { date } = o;
+  const stages: StageTiming[] = [];
+  const lap = timer(stages);
   if (!o.fromHistory) await appendHistory(db, date);
+  lap('decide.history');
   await db.run(DECISIONS_DDL);
   await db.run(DECISION_REASONS_DDL);
   await db.run(`DELETE FROM decisions WHERE business_date = DATE ${lit(date)}`);
@@ -145,6 +173,7 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
       WHERE h.business_date <= DATE ${lit(date)} AND h.agent_code IS NOT NULL AND h.cop_no IS NOT NULL AND coalesce(h.app_status, '') <> '1'
     ) WHERE rn = 1 AND (invalid OR app_type <> '3')`);
 
+  lap('decide.latest_wins');
   // prior state of every list key from earlier days' decisions
   await db.run(`CREATE OR REPLACE TEMP TABLE prior AS
     WITH d AS (SELECT * FROM decisions WHERE business_date < DATE ${lit(date)}),
@@ -159,6 +188,7 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
 
   // cancels (RULES.md §5), before the day's lists: what they free is available to those lists
   const cancelled = await applyCancels(db, date, o.runId);
+  lap('decide.cancels');
 
   // the lists to decide today: a new winning version today, or pending since an earlier day
   await db.run(`CREATE OR REPLACE TEMP TABLE deciding AS
@@ -205,7 +235,9 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
     FROM w_orders o JOIN hist_order_lines l ON l.ebp_code = o.ebp_code AND l.ebc_code = o.ebc_code AND l.order_no = o.order_no AND l.head_guid = o.guid AND l.business_date = o.business_date`);
   await db.run(`INSERT INTO m_waybills SELECT logistics_code, logistics_no, app_time, ebc_code, freight, insured_fee, gross_weight, pack_no FROM w_waybills`);
   await db.run(`INSERT INTO m_receipts SELECT ebc_code, order_no, charge FROM w_receipts`);
+  lap('decide.check_inputs');
   await runChecks(db);
+  lap('decide.checks');
 
   // everything the settle step needs, one row per deciding list
   const rows = await db.all(`
@@ -246,8 +278,10 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
       prior: r.prior_decided === null || r.prior_decided === undefined ? null : { invtNo: (r.prior_invt_no as string | null) ?? null, positive: Boolean(r.prior_positive), decided: Boolean(r.prior_decided) },
     };
   });
+  lap('decide.settle_read');
   const byKey = new Map(candidates.map((c) => [c.key, c]));
   await riskInputs(db, ref, byKey);
+  lap('decide.risk_inputs');
 
   // settle
   const held = await db.all(`SELECT held_order, held_waybill, agent_code || '|' || cop_no AS k FROM prior WHERE decision IN ('RELEASE', 'INSPECT', 'REVIEW')`);
@@ -328,6 +362,7 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
     ]);
     for (const r of reasons) reasonRows.push([c.agentCode, c.copNo, r.code, r.severity, r.detail]);
   }
+  lap('decide.settle');
   // plain tables for the appender (it does not reach temp tables); replaced on every run
   await db.run(`CREATE OR REPLACE TABLE m_settled (agent_code VARCHAR, cop_no VARCHAR, invt_no VARCHAR, list_key VARCHAR,
     status_code INTEGER, channel VARCHAR, reasons VARCHAR, decision VARCHAR, policy_id VARCHAR, held_order VARCHAR, held_waybill VARCHAR)`);
@@ -341,10 +376,14 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
       CASE WHEN d.invalid THEN NULL ELSE v.value_cny END, s.policy_id, s.held_order, s.held_waybill
     FROM m_settled s JOIN deciding d ON d.agent_code = s.agent_code AND d.cop_no = s.cop_no
       LEFT JOIN m_values v ON v.list_key = s.list_key`);
+  lap('decide.write_decisions');
   await inspectionQueue(db, date);
+  lap('decide.inspection_queue');
   await decideReturns(db, date, o);
+  lap('decide.returns');
   await writeLedger(db, date, o.runId);
-  return { counts };
+  lap('decide.ledger');
+  return { counts, stages };
 }
 
 export const LEDGER_DDL = `CREATE TABLE IF NOT EXISTS ledger (
