@@ -111,6 +111,31 @@ export class Db {
   }
 
   /**
+   * Runs a query and returns its columns by name, each an array: the fast way to read many rows.
+   * Values are the driver's own (VARCHAR string, INTEGER number, BIGINT bigint, BOOLEAN boolean,
+   * NULL null); decimals become exact strings. Meant for scalar columns: the generic conversion of
+   * `all` costs about 3 µs a value, this about 0.1 µs.
+   */
+  async columns(sql: string): Promise<Record<string, unknown[]>> {
+    const t0 = PROFILE ? process.hrtime.bigint() : 0n;
+    try {
+      const reader = await this.connection.runAndReadAll(sql);
+      const names = reader.columnNames();
+      const data = reader.getColumns();
+      const out: Record<string, unknown[]> = {};
+      names.forEach((n, i) => {
+        const c = (data[i] ?? []) as unknown[]; // no rows: the reader has no columns
+        for (let j = 0; j < c.length; j++) if (c[j] instanceof DuckDBDecimalValue) c[j] = (c[j] as DuckDBDecimalValue).toString();
+        out[n] = c;
+      });
+      if (PROFILE) profiled(t0, sql);
+      return out;
+    } catch (e) {
+      throw dbError(e, sql);
+    }
+  }
+
+  /**
    * Runs `fn` inside one transaction: COMMIT when it resolves, ROLLBACK when it throws. Appending
    * many batches inside one transaction is several times faster than one commit per batch.
    */

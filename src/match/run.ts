@@ -205,8 +205,9 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
         `[${v.receiptRequiredModes.map(lit).join(', ')}]::VARCHAR[], ${dec5(v.b2bThresholdCny)}, ${dec5(v.simplifiedThresholdCny)})`,
     );
   }
-  await db.run(`CREATE OR REPLACE TEMP TABLE policy_dates (policy_id VARCHAR, effective_from DATE)`);
-  for (const v of versions) await db.run(`INSERT INTO policy_dates VALUES (${lit(v.id)}, DATE ${lit(v.effectiveFrom)})`);
+  // the version in force on a date (RULES.md §8): a CASE over the versions, latest first
+  const policyOf = (col: string) =>
+    `CASE ${[...versions].reverse().map((v) => `WHEN CAST(${col} AS DATE) >= DATE ${lit(v.effectiveFrom)} THEN ${lit(v.id)}`).join(' ')} END`;
   const rates = [...o.reference.rates.entries()];
   for (let i = 0; i < rates.length; i += 500) {
     const vals = rates
@@ -222,7 +223,7 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
 
   await db.run(`INSERT INTO m_lists
     SELECT d.agent_code || '|' || d.cop_no, d.app_time,
-      (SELECT policy_id FROM policy_dates p WHERE p.effective_from <= CAST(d.app_time AS DATE) ORDER BY p.effective_from DESC LIMIT 1),
+      ${policyOf('d.app_time')},
       d.customs_code, d.ebp_code, d.ebc_code, d.order_no, d.logistics_code, d.logistics_no, d.trade_mode, d.statistics_flag, d.country,
       d.owner_code, d.freight, d.f_flag, d.insured_fee, d.i_flag, d.pack_no, d.gross_weight, d.net_weight
     FROM deciding d WHERE NOT d.invalid`);
@@ -239,52 +240,87 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   await runChecks(db);
   lap('decide.checks');
 
-  // everything the settle step needs, one row per deciding list
-  const rows = await db.all(`
+  // everything the settle step needs, one row per deciding list, read column-wise (a million
+  // row objects cost seconds); the reasons come flat, in list order
+  const cols = await db.columns(`
     SELECT d.agent_code, d.cop_no, d.customs_code, epoch(d.app_time)::BIGINT AS app_time, strftime(d.app_time, '%Y') AS app_year,
-      nullif(d.invt_no, '') AS invt_no, d.invalid, d.trade_mode, d.ebc_code,
-      (SELECT policy_id FROM policy_dates p WHERE p.effective_from <= CAST(d.app_time AS DATE) ORDER BY p.effective_from DESC LIMIT 1) AS policy_id,
-      (SELECT list({'code': r.code, 'severity': r.severity, 'detail': r.detail}) FROM m_reasons r WHERE r.list_key = m.list_key) AS reasons,
-      CASE WHEN NOT d.invalid AND EXISTS (SELECT 1 FROM m_orders o WHERE o.ebp_code = d.ebp_code AND o.ebc_code = d.ebc_code AND o.order_no = d.order_no)
-           THEN d.ebp_code || '|' || d.ebc_code || '|' || d.order_no END AS order_key,
-      CASE WHEN EXISTS (SELECT 1 FROM m_waybills w, m_policy p WHERE p.policy_id = m.policy_id AND w.logistics_code = d.logistics_code AND w.logistics_no = d.logistics_no
-                        AND w.app_time >= d.app_time - to_days(p.waybill_window_days) AND NOT d.invalid)
+      nullif(d.invt_no, '') AS invt_no, d.invalid, d.trade_mode, d.ebc_code, ${policyOf('d.app_time')} AS policy_id,
+      CASE WHEN NOT d.invalid AND o.order_no IS NOT NULL THEN d.ebp_code || '|' || d.ebc_code || '|' || d.order_no END AS order_key,
+      CASE WHEN NOT d.invalid AND w.logistics_no IS NOT NULL AND w.app_time >= d.app_time - to_days(mp.waybill_window_days)
            THEN d.logistics_code || '|' || d.logistics_no END AS waybill_key,
-      p.invt_no AS prior_invt_no, p.positive AS prior_positive, p.decided AS prior_decided, p.decision AS prior_decision
+      p.invt_no AS prior_invt_no, p.positive AS prior_positive, p.decided AS prior_decided
     FROM deciding d LEFT JOIN m_lists m ON m.list_key = d.agent_code || '|' || d.cop_no
-      LEFT JOIN prior p ON p.agent_code = d.agent_code AND p.cop_no = d.cop_no`);
+      LEFT JOIN m_policy mp ON mp.policy_id = m.policy_id
+      LEFT JOIN m_orders o ON o.ebp_code = d.ebp_code AND o.ebc_code = d.ebc_code AND o.order_no = d.order_no
+      LEFT JOIN m_waybills w ON w.logistics_code = d.logistics_code AND w.logistics_no = d.logistics_no
+      LEFT JOIN prior p ON p.agent_code = d.agent_code AND p.cop_no = d.cop_no
+    ORDER BY d.agent_code, d.cop_no`);
+  const reasonCols = await db.columns(`SELECT list_key, code, severity, detail FROM m_reasons`);
+  const reasonsOf = new Map<string, Candidate['reasons']>();
+  {
+    const [k, code, sev, detail] = [reasonCols.list_key, reasonCols.code, reasonCols.severity, reasonCols.detail] as unknown[][] as [string[], string[], string[], (string | null)[]];
+    for (let i = 0; i < k.length; i++) {
+      const key = k[i] as string;
+      const r = { code: code[i] as string, severity: sev[i] as string, detail: detail[i] ?? null };
+      const have = reasonsOf.get(key);
+      if (have) have.push(r);
+      else reasonsOf.set(key, [r]);
+    }
+  }
+  lap('decide.settle_read');
 
   // risk inputs: profiles whose conditions the list meets, value-band hits
   const ref = o.reference;
-  const candidates: Candidate[] = rows.map((r) => {
-    const policy = r.policy_id ? (versions.find((v) => v.id === r.policy_id) ?? null) : null;
-    return {
-      key: `${r.agent_code}|${r.cop_no}`,
-      agentCode: String(r.agent_code),
-      copNo: String(r.cop_no),
-      customsCode: (r.customs_code as string | null) ?? null,
-      appTime: Number(r.app_time ?? 0),
-      appYear: String(r.app_year ?? ''),
-      invtNo: (r.invt_no as string | null) ?? null,
-      invalid: Boolean(r.invalid),
-      policy,
-      reasons: ((r.reasons as { code: string; severity: string; detail: string | null }[] | null) ?? []).map((x) => ({ ...x })),
-      orderKey: (r.order_key as string | null) ?? null,
-      waybillKey: (r.waybill_key as string | null) ?? null,
-      tradeMode: (r.trade_mode as string | null) ?? null,
-      ebcCode: (r.ebc_code as string | null) ?? null,
+  const byId = new Map(versions.map((v) => [v.id, v]));
+  const col = <T>(name: string) => cols[name] as unknown as T[];
+  const agent = col<string>('agent_code');
+  const cop = col<string>('cop_no');
+  const customs = col<string | null>('customs_code');
+  const appTime = col<bigint | number | null>('app_time');
+  const appYear = col<string | null>('app_year');
+  const invt = col<string | null>('invt_no');
+  const invalid = col<boolean>('invalid');
+  const mode = col<string | null>('trade_mode');
+  const ebc = col<string | null>('ebc_code');
+  const pol = col<string | null>('policy_id');
+  const orderKey = col<string | null>('order_key');
+  const waybillKey = col<string | null>('waybill_key');
+  const pInvt = col<string | null>('prior_invt_no');
+  const pPos = col<boolean | null>('prior_positive');
+  const pDec = col<boolean | null>('prior_decided');
+  const candidates: Candidate[] = new Array<Candidate>(agent.length);
+  for (let i = 0; i < agent.length; i++) {
+    const key = `${agent[i]}|${cop[i]}`;
+    candidates[i] = {
+      key,
+      agentCode: agent[i] as string,
+      copNo: cop[i] as string,
+      customsCode: customs[i] ?? null,
+      appTime: Number(appTime[i] ?? 0),
+      appYear: appYear[i] ?? '',
+      invtNo: invt[i] ?? null,
+      invalid: Boolean(invalid[i]),
+      policy: pol[i] ? (byId.get(pol[i] as string) ?? null) : null,
+      reasons: reasonsOf.get(key) ?? [],
+      orderKey: orderKey[i] ?? null,
+      waybillKey: waybillKey[i] ?? null,
+      tradeMode: mode[i] ?? null,
+      ebcCode: ebc[i] ?? null,
       profiles: [],
       valueBand: null,
-      prior: r.prior_decided === null || r.prior_decided === undefined ? null : { invtNo: (r.prior_invt_no as string | null) ?? null, positive: Boolean(r.prior_positive), decided: Boolean(r.prior_decided) },
+      prior: pDec[i] === null || pDec[i] === undefined ? null : { invtNo: pInvt[i] ?? null, positive: Boolean(pPos[i]), decided: Boolean(pDec[i]) },
     };
-  });
-  lap('decide.settle_read');
+  }
   const byKey = new Map(candidates.map((c) => [c.key, c]));
   await riskInputs(db, ref, byKey);
   lap('decide.risk_inputs');
 
   // settle
-  const held = await db.all(`SELECT held_order, held_waybill, agent_code || '|' || cop_no AS k FROM prior WHERE decision IN ('RELEASE', 'INSPECT', 'REVIEW')`);
+  // what earlier days' lists hold, except the lists decided again today: their new decision says
+  // what they hold (a released list declared again ends DUPLICATE_LIST and frees its order and
+  // waybill, RULES.md §4 ownership, for the lists of this run too, not only for the next day's)
+  const held = await db.all(`SELECT held_order, held_waybill, agent_code || '|' || cop_no AS k FROM prior p
+    WHERE decision IN ('RELEASE', 'INSPECT', 'REVIEW') AND NOT EXISTS (SELECT 1 FROM deciding d WHERE d.agent_code = p.agent_code AND d.cop_no = p.cop_no)`);
   const heldOrders = new Map<string, string>();
   const heldWaybills = new Map<string, string>();
   for (const h of held) {
