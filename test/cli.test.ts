@@ -79,10 +79,16 @@ test('--date 2025-02-30 exits 64', () => {
   assert.equal(existsSync(out), false, 'nothing written');
 });
 
-test('report --db y exits 69 and says not built', () => {
+test('report without --out exits 64; on a database that does not exist exits 66; bench is not built (69)', () => {
   const r = cli('report', '--db', 'y');
-  assert.equal(r.code, 69, show(r));
-  assert.match(r.stderr, /not built/);
+  assert.equal(r.code, 64, show(r));
+  assert.match(r.stderr, /--out/);
+  const m = cli('report', '--db', join(tempDir(), 'none.duckdb'), '--out', join(tempDir(), 'r.html'));
+  assert.equal(m.code, 66, show(m));
+  assert.match(m.stderr, /does not exist/);
+  const b = cli('bench');
+  assert.equal(b.code, 69, show(b));
+  assert.match(b.stderr, /not built/);
 });
 
 test('run on a folder that does not exist exits 66', () => {

@@ -3,7 +3,7 @@
  * codes. It calls the stages; it holds no business logic of its own.
  */
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { availableParallelism } from 'node:os';
 import { DbError, openDatabase } from '../db/duck.js';
@@ -15,7 +15,12 @@ import { basename } from 'node:path';
 import { loadPolicy, PolicyError } from '../policy/policy.js';
 import { loadReference } from '../policy/reference.js';
 import { DeclmatchError, EXIT, EXIT_CODE_HELP } from './errors.js';
-import { makeLogger } from './log.js';
+import { makeLogger, useColor } from './log.js';
+import { ChecksFailed, publishDay, recordRun } from '../publish/publish.js';
+import { exportDay } from '../publish/export.js';
+import { writeReceipts } from '../publish/receipts.js';
+import { writeReport } from '../report/report.js';
+import { timer, type StageTiming } from '../util/timer.js';
 import { makeProgress } from './progress.js';
 
 const EXAMPLES = `
@@ -37,11 +42,14 @@ function intOption(name: string, min: number, max: number) {
     return n;
   };
 }
-function rateOption(v: string): number {
-  const n = Number(v);
-  if (!/^\d*\.?\d+$/.test(v) || n < 0 || n > 1) throw new InvalidArgumentError('--anomaly-rate must be a number between 0 and 1');
-  return n;
+function fractionOption(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d*\.?\d+$/.test(v) || n < 0 || n > 1) throw new InvalidArgumentError(`${name} must be a number between 0 and 1`);
+    return n;
+  };
 }
+const rateOption = fractionOption('--anomaly-rate');
 function dateOption(v: string): string {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`)) || new Date(`${v}T00:00:00Z`).toISOString().slice(0, 10) !== v)
     throw new InvalidArgumentError('--date must be a real date written YYYY-MM-DD');
@@ -208,66 +216,178 @@ interface RunCliOptions extends IngestCliOptions {
   date?: string;
   policy?: string;
   reference?: string;
+  export?: string;
+  exportCsv?: boolean;
+  receipts?: string;
+  report?: string;
+  quarantineThreshold: number;
+  logFile?: string | false;
 }
 
-/** ingest + decide one business day. Publishing atomically, statistics and the report are issue #5. */
+/** Set by an action that succeeded with a non-zero outcome (run: 1 = quarantine above the threshold). */
+let outcome: number = EXIT.OK;
+
+const DECISION_ORDER = ['RELEASE', 'INSPECT', 'REVIEW', 'PENDING', 'REJECT', 'CANCELLED'] as const;
+const DECISION_COLOR: Record<string, string> = { RELEASE: '32', INSPECT: '31', REVIEW: '33', PENDING: '36', REJECT: '35', CANCELLED: '90' };
+
+/**
+ * ingest + decide + publish one business day. Staging is committed first (it is not published
+ * state); deciding and publishing are one transaction, so a failed or killed run leaves the
+ * published state of earlier runs as it was. Exports, receipts and the report are written after
+ * the commit from the published tables (they can be written again with the same command).
+ */
 async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
   const dir = dayFolder(dayDir);
   const date = businessDate(dir, o.date);
   const policy = loadPolicy(o.policy);
   const reference = loadReference(o.reference);
-  const runId = `run-${date}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${process.pid}`;
-  const log = makeLogger({ quiet: o.quiet }).child({ run_id: runId });
-  const db = await openForCli(o.db, o.threads);
+  const startedAt = new Date();
+  const runId = `run-${date}-${startedAt.toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${process.pid}`;
+  const dbPath = resolve(o.db);
+  const logFile = o.logFile === false ? undefined : resolve(o.logFile ?? join(dirname(dbPath), 'logs', `${runId}.log`));
+  const log = makeLogger({ quiet: o.quiet, ...(logFile ? { file: logFile } : {}) }).child({ run_id: runId });
+  log.info({ day: dir, date, db: dbPath, policy: policy.source, reference: o.reference ?? null, threads: o.threads }, 'run started');
+  const db = await openForCli(dbPath, o.threads);
   const progress = makeProgress({ quiet: o.quiet || o.json, unit: 'MB' });
+  const stages: StageTiming[] = [];
+  const lap = timer(stages);
+  const base = {
+    runId,
+    date,
+    startedAt,
+    policySource: policy.source,
+    referenceSource: o.reference ? resolve(o.reference) : null,
+    threads: o.threads,
+    inputFiles: 0,
+    inputBytes: 0,
+    recordsRead: 0,
+    recordsQuarantined: 0,
+  };
   try {
-    const t0 = Date.now();
     const ingest = await ingestDay(dir, db, {
       threads: o.threads,
       log: log.child({ stage: 'ingest' }),
       onProgress: (p) => progress.update(Math.round(p.bytes / 1e6), Math.max(1, Math.round(p.bytesTotal / 1e6)), `ingest ${p.files}/${p.filesTotal} files, ${p.records} records`),
     });
     progress.stop();
-    const t1 = Date.now();
-    const decided = await decideDay(db, { date, runId, policy, reference });
-    const t2 = Date.now();
+    const read = ingest.ledger.reduce((s, l) => s + l.read, 0);
+    const quarantined = ingest.ledger.reduce((s, l) => s + l.quarantined, 0);
+    lap('ingest', read);
+    Object.assign(base, { inputFiles: ingest.files.total, inputBytes: ingest.bytes, recordsRead: read, recordsQuarantined: quarantined });
+
+    // the quarantine rate counts bad records and, for whole bad files, one per file
+    const bad = quarantined + ingest.files.malformed;
+    const rate = bad / Math.max(1, read + ingest.files.malformed);
+    let decided: Awaited<ReturnType<typeof decideDay>>;
+    let exitCode: number = EXIT.OK;
+    try {
+      await db.transaction(async () => {
+        decided = await decideDay(db, { date, runId, policy, reference });
+        stages.push(...decided.stages);
+        lap('decide');
+        stages.pop(); // decide's own steps are already recorded
+        log.info({ stage: 'decide', decisions: decided.counts }, 'day decided');
+        faultPoint('publish');
+        // test hook: a duplicated decision row, which the publish checks must catch (exit 2)
+        if (process.env.DECLMATCH_FAULT_INJECT === 'corrupt:decisions')
+          await db.run(`INSERT INTO decisions SELECT * FROM decisions WHERE business_date = DATE '${date}' ORDER BY agent_code, cop_no LIMIT 1`);
+        ({ exitCode } = await publishDay(db, {
+          date,
+          runId,
+          policy,
+          reference,
+          stages,
+          run: base,
+          exitCode: async () => (rate > o.quarantineThreshold ? EXIT.QUARANTINE_ABOVE_THRESHOLD : EXIT.OK),
+        }));
+        faultPoint('commit');
+      });
+    } catch (e) {
+      const checks = e instanceof ChecksFailed;
+      const code = checks ? EXIT.CHECKS_FAILED : EXIT.CRASH;
+      try {
+        await recordRun(db, { ...base, status: checks ? 'checks_failed' : 'failed', exitCode: code, policyId: null, message: (e as Error).message.slice(0, 2000) });
+      } catch (e2) {
+        log.error({ err: e2 }, 'could not record the failed run');
+      }
+      log.error({ err: e }, checks ? 'checks failed: nothing published' : 'run failed: nothing published');
+      if (checks) throw new DeclmatchError('CHECKS_FAILED', `${(e as Error).message}; nothing was published`, EXIT.CHECKS_FAILED);
+      throw e;
+    }
+    log.info({ stage: 'publish', exitCode }, 'day published');
+
+    // derived outputs, from the published tables
+    const outputs: string[] = [];
+    if (o.export) {
+      const t = Date.now();
+      const r = await exportDay(db, date, resolve(o.export), { csv: o.exportCsv ?? false });
+      outputs.push(`export: ${r.dir} (${r.tables.length} tables, Parquet${o.exportCsv ? ' and CSV' : ''})`);
+      stages.push({ stage: 'export', seconds: (Date.now() - t) / 1000 });
+    }
+    if (o.receipts) {
+      const t = Date.now();
+      const r = await writeReceipts(db, date, resolve(o.receipts));
+      outputs.push(`receipts: ${r.files.length} CEB604 messages, ${r.returns} lists, in ${r.dir}`);
+      stages.push({ stage: 'receipts', seconds: (Date.now() - t) / 1000 });
+    }
+    if (o.report) {
+      const t = Date.now();
+      const r = await writeReport(db, { date, out: resolve(o.report) });
+      outputs.push(`report: ${resolve(o.report)} (${humanBytes(r.bytes)})`);
+      stages.push({ stage: 'report', seconds: (Date.now() - t) / 1000 });
+    }
+    if (logFile) outputs.push(`log: ${logFile}`);
+    outcome = exitCode;
+
     const returns = await db.all(`SELECT decision, count(*)::INTEGER AS n FROM return_decisions WHERE business_date = DATE '${date}' GROUP BY ALL ORDER BY ALL`);
-    const quarantine = await db.all(`SELECT count(*)::INTEGER AS n FROM stg_quarantine`);
-    log.info({ stage: 'decide', decisions: decided.counts, seconds: (t2 - t1) / 1000 }, 'day decided');
+    const qrows = await db.all(`SELECT count(*)::INTEGER AS n FROM quarantine WHERE business_date = DATE '${date}'`);
     const summary = {
       runId,
       businessDate: date,
-      db: resolve(o.db),
-      decisions: decided.counts,
+      status: 'published',
+      exitCode,
+      db: dbPath,
+      decisions: decided!.counts,
       returns: Object.fromEntries(returns.map((r) => [String(r.decision), Number(r.n)])),
-      quarantineRows: Number(quarantine[0]?.n ?? 0),
+      quarantine: { rows: Number(qrows[0]?.n ?? 0), records: quarantined, files: ingest.files.malformed, rate, threshold: o.quarantineThreshold },
       files: ingest.files,
       ledger: ingest.ledger,
-      seconds: { ingest: (t1 - t0) / 1000, decide: (t2 - t1) / 1000 },
+      stages,
+      outputs,
     };
     if (o.json) {
       process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
       return;
     }
-    const fmt = (m: Record<string, number | undefined>) =>
-      Object.entries(m)
-        .sort()
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ') || 'none';
+    if (o.quiet) return;
+    const color = useColor();
+    const paint = (code: string | undefined, s: string) => (color && code ? `\x1b[${code}m${s}\x1b[0m` : s);
+    const total = Object.values(decided!.counts).reduce((s, n) => s + (n ?? 0), 0);
+    const dec = DECISION_ORDER.filter((k) => decided!.counts[k]).map((k) => paint(DECISION_COLOR[k], `${k} ${decided!.counts[k]}`));
+    const top = [...stages].filter((s) => !s.stage.startsWith('decide.') && !s.stage.startsWith('publish.')).map((s) => `${s.stage} ${s.seconds.toFixed(1)} s`);
+    const decideSecs = stages.filter((s) => s.stage.startsWith('decide.')).reduce((a, s) => a + s.seconds, 0);
+    const publishSecs = stages.filter((s) => s.stage.startsWith('publish.')).reduce((a, s) => a + s.seconds, 0);
     process.stdout.write(
       [
-        `declmatch run ${date}: ${resolve(o.db)}`,
-        `  decisions: ${fmt(decided.counts)}`,
-        `  returns: ${fmt(summary.returns)}`,
-        `  quarantine rows: ${summary.quarantineRows}; files: ${ingest.files.read} read, ${ingest.files.malformed} quarantined, ${ingest.files.skipped} skipped, ${ingest.files.unknown} not recognised`,
-        `  time: ingest ${summary.seconds.ingest.toFixed(1)} s, decide ${summary.seconds.decide.toFixed(1)} s`,
-        `  tables: decisions, decision_reasons, return_decisions (the published set of issue #5 is not built yet)`,
+        `declmatch run ${date}: published to ${dbPath} (run ${runId})`,
+        `  lists: ${total} — ${dec.join(', ') || 'none'}`,
+        `  returns: ${Object.entries(summary.returns).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+        `  input: ${ingest.files.read} files read, ${ingest.files.malformed} quarantined whole, ${ingest.files.skipped} skipped, ${ingest.files.unknown} not recognised; ${read} records`,
+        `  quarantine: ${summary.quarantine.rows} rows (${(rate * 100).toFixed(2)} % of records${rate > o.quarantineThreshold ? paint('33', `, above the ${(o.quarantineThreshold * 100).toFixed(2)} % threshold: exit 1`) : ''})`,
+        `  time: ${[top[0], `decide ${decideSecs.toFixed(1)} s`, `publish ${publishSecs.toFixed(1)} s`, ...top.slice(1)].join(', ')} (all stages: SELECT * FROM run_stages WHERE run_id = '${runId}')`,
+        ...outputs.map((x) => `  ${x}`),
+        `  query: SELECT decision, count(*) FROM decisions WHERE business_date = DATE '${date}' GROUP BY ALL`,
       ].join('\n') + '\n',
     );
   } finally {
     progress.stop();
     db.close();
   }
+}
+
+/** DECLMATCH_FAULT_INJECT=kill:<point>: SIGKILL this process at that point (tests of atomic publish). */
+function faultPoint(point: string): void {
+  if (process.env.DECLMATCH_FAULT_INJECT === `kill:${point}`) process.kill(process.pid, 'SIGKILL');
 }
 
 function notBuilt(what: string, issue: number): never {
@@ -303,27 +423,53 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('the quick start (`npm start`): generate a two-day sample into ./out/sample, run both days into out/sample/declmatch.duckdb and check them against the ground truth')
+    .description('the quick start (`npm start`): generate a two-day sample into ./out/sample, run both days into out/sample/declmatch.duckdb, check them against the ground truth, write the report')
     .option('--out <dir>', 'where to write', 'out/sample')
     .option('-q, --quiet', 'no progress')
     .action(async (opts: { out: string; quiet?: boolean }) => {
-      await runGenerate({ out: opts.out, date: '2025-06-12', days: 2, lists: 2000, seed: 'demo', format: 'xml', anomalyRate: 0.05, force: true, quiet: opts.quiet ?? false, logLevel: process.env.DECLMATCH_LOG_LEVEL ?? 'warn' });
-      const dbFile = join(resolve(opts.out), 'declmatch.duckdb');
+      const out = resolve(opts.out);
+      await runGenerate({ out, date: '2025-06-12', days: 2, lists: 2000, seed: 'demo', format: 'xml', anomalyRate: 0.05, force: true, quiet: opts.quiet ?? false, logLevel: process.env.DECLMATCH_LOG_LEVEL ?? 'warn' });
+      const dbFile = join(out, 'declmatch.duckdb');
       rmSync(dbFile, { force: true });
       rmSync(`${dbFile}.wal`, { force: true });
-      for (const date of ['2025-06-12', '2025-06-13']) {
+      const dates = ['2025-06-12', '2025-06-13'];
+      let worst: number = EXIT.OK;
+      for (const date of dates) {
         process.stdout.write('\n');
         process.env.DECLMATCH_LOG_LEVEL ??= 'warn';
-        await runRun(join(resolve(opts.out), date), { db: dbFile, threads: availableParallelism(), quiet: opts.quiet ?? false });
+        await runRun(join(out, date), {
+          db: dbFile,
+          threads: availableParallelism(),
+          quiet: false,
+          quarantineThreshold: 0.01,
+          export: join(out, 'export'),
+          receipts: join(out, 'receipts', date),
+          ...(date === dates[dates.length - 1] ? { report: join(out, 'report.html') } : {}),
+        });
+        worst = Math.max(worst, outcome);
         const db = await openDatabase(dbFile, { threads: 1 });
         try {
-          const a = await compareWithTruth(db, join(resolve(opts.out), `${date}.truth`), date);
+          const a = await compareWithTruth(db, join(out, `${date}.truth`), date);
           process.stdout.write(`  against the ground truth: ${a.listsAgreeing}/${a.lists} lists and ${a.returnsAgreeing}/${a.returns} returns agree\n`);
+          if (a.diffCount) worst = EXIT.CHECKS_FAILED;
         } finally {
           db.close();
         }
       }
-      process.stdout.write(`\nQuery the results: duckdb ${dbFile} "SELECT decision, count(*) FROM decisions GROUP BY ALL"\n`);
+      outcome = worst;
+      process.stdout.write(
+        [
+          '',
+          'Where to look:',
+          `  report:   ${join(out, 'report.html')} (open it in a browser; no network needed)`,
+          `  database: ${dbFile}`,
+          `            duckdb ${dbFile} "SELECT business_date, decision, count(*) FROM decisions GROUP BY ALL ORDER BY ALL"`,
+          `  exports:  ${join(out, 'export')}/<table>/business_date=<date>/data.parquet`,
+          `  receipts: ${join(out, 'receipts')}/<date>/CEB604_*.xml`,
+          `  logs:     ${join(out, 'logs')}/`,
+          '',
+        ].join('\n'),
+      );
     });
 
   program
@@ -338,15 +484,22 @@ export function buildProgram(): Command {
 
   program
     .command('run')
-    .description('ingest and decide one business day: decisions, reasons and return decisions in the database (publishing, statistics and the report: issue #5)')
+    .description('ingest, decide and publish one business day into the DuckDB database (RULES.md §11 tables, statistics), optionally with exports, CEB604 receipts and the HTML report')
     .argument('<day-dir>', 'folder of the day’s files (named YYYY-MM-DD, or give --date)')
     .requiredOption('--db <file>', 'DuckDB database (created if missing; earlier days’ state is read from it)')
     .option('--date <YYYY-MM-DD>', 'business date (default: the folder name)', dateOption)
     .option('--threads <n>', 'parse worker threads (default: the machine’s cores)', intOption('--threads', 1, 256), availableParallelism())
     .option('--policy <file>', 'policy file replacing the bundled one')
     .option('--reference <dir>', 'reference data folder replacing bundled files of the same name')
-    .option('--json', 'print the run summary as JSON')
-    .option('-q, --quiet', 'no progress, warnings only')
+    .option('--export <dir>', 'also write the day’s published tables as Parquet, partitioned <dir>/<table>/business_date=<date>/')
+    .option('--export-csv', 'with --export: CSV files beside the Parquet ones')
+    .option('--receipts <dir>', 'also write CEB604 receipt messages (100 lists each) for the day’s decisions')
+    .option('--report <file.html>', 'also write the HTML report of the day')
+    .option('--quarantine-threshold <rate>', 'exit 1 (published) when quarantined records / records read is above this', fractionOption('--quarantine-threshold'), 0.01)
+    .option('--log-file <file>', 'per-run log file (default: logs/<run_id>.log beside the database)')
+    .option('--no-log-file', 'no per-run log file')
+    .option('--json', 'print the run record as JSON instead of the summary')
+    .option('-q, --quiet', 'no progress, no summary, warnings only')
     .action(async (dayDir: string, opts: RunCliOptions) => runRun(dayDir, opts));
   program
     .command('verify')
@@ -420,11 +573,27 @@ export function buildProgram(): Command {
     });
   program
     .command('report')
-    .description('write the HTML report of a published day (not built yet)')
-    .requiredOption('--db <file>')
-    .option('--date <YYYY-MM-DD>')
-    .option('--out <file.html>')
-    .action(() => notBuilt('report', 5));
+    .description('write the self-contained HTML report of a published day (no network needed to view it)')
+    .requiredOption('--db <file>', 'the database the day was run into')
+    .option('--date <YYYY-MM-DD>', 'business date (default: the latest in the database)', dateOption)
+    .requiredOption('--out <file.html>', 'where to write the page')
+    .action(async (opts: { db: string; date?: string; out: string }) => {
+      const dbPath = resolve(opts.db);
+      if (!existsSync(dbPath)) throw new DeclmatchError('NO_INPUT', `${dbPath} does not exist`, EXIT.NO_INPUT);
+      const db = await openForCli(dbPath, 2);
+      try {
+        let r;
+        try {
+          r = await writeReport(db, { ...(opts.date ? { date: opts.date } : {}), out: resolve(opts.out) });
+        } catch (e) {
+          if (e instanceof DbError) throw e;
+          throw new DeclmatchError('NO_INPUT', (e as Error).message, EXIT.NO_INPUT, { cause: e });
+        }
+        process.stdout.write(`declmatch report ${r.date}: ${resolve(opts.out)} (${humanBytes(r.bytes)})\n`);
+      } finally {
+        db.close();
+      }
+    });
   program
     .command('bench')
     .description('run the benchmark suite (not built yet)')
@@ -442,8 +611,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
   const program = buildProgram();
   try {
+    outcome = EXIT.OK;
     await program.parseAsync([...argv], { from: 'user' });
-    return EXIT.OK;
+    return outcome;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
