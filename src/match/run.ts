@@ -116,18 +116,28 @@ export async function rebuildHistoryView(db: Db, table: string): Promise<void> {
  * the later input (business date, file name, position). Drafts and invalid versions (the head or
  * any of its lines) take no part; a winning delete removes the key.
  */
-function winnersSql(date: string, table: string, key: string[], lineTable?: string): string {
+export function winnersSql(date: string, table: string, key: readonly string[], lineTable?: string, cols = 'h.*'): string {
   const k = key.join(', ');
+  const upTo = /^\d{4}-\d{2}-\d{2}$/.test(date) ? `DATE ${lit(date)}` : date; // a date, or an SQL date expression
   const invalidLines = lineTable
-    ? `AND NOT EXISTS (SELECT 1 FROM hist_${lineTable} l WHERE l.business_date <= DATE ${lit(date)} AND NOT l.record_valid
+    ? `AND NOT EXISTS (SELECT 1 FROM hist_${lineTable} l WHERE l.business_date <= ${upTo} AND NOT l.record_valid
          AND l.head_guid = h.guid AND ${key.map((c) => `l.${c} = h.${c}`).join(' AND ')})`
     : '';
-  return `SELECT * EXCLUDE (rn) FROM (
-    SELECT h.*, row_number() OVER (PARTITION BY ${k} ORDER BY h.app_time DESC, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
+  const all = cols === 'h.*';
+  return `SELECT * EXCLUDE (rn${all ? '' : ', app_type'}) FROM (
+    SELECT ${cols}${all ? '' : ', h.app_type'}, row_number() OVER (PARTITION BY ${key.map((c) => `h.${c}`).join(', ')} ORDER BY h.app_time DESC, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
     FROM hist_${table} h
-    WHERE h.business_date <= DATE ${lit(date)} AND h.record_valid AND h.app_status = '2' ${invalidLines}
+    WHERE h.business_date <= ${upTo} AND h.record_valid AND h.app_status = '2' ${invalidLines}
   ) WHERE rn = 1 AND app_type <> '3'`;
 }
+
+/** The columns the day's work reads from the current versions (the staging rows are much wider). */
+const ORDER_COLS = 'h.business_date, h.guid, h.ebp_code, h.ebc_code, h.order_no, h.app_time, h.order_type, h.goods_value, h.currency';
+const WAYBILL_COLS = 'h.business_date, h.guid, h.logistics_code, h.logistics_no, h.app_time, h.ebc_code, h.freight, h.insured_fee, h.gross_weight, h.pack_no';
+const RECEIPT_COLS = 'h.business_date, h.guid, h.ebc_code, h.order_no, h.app_time, h.charge';
+const LIST_COLS = `h.agent_code, h.cop_no, h.business_date, h.guid, h.source_file, h.record_index, h.app_type, h.app_time, h.invt_no, h.customs_code,
+  h.ebp_code, h.ebc_code, h.order_no, h.logistics_code, h.logistics_no, h.trade_mode, h.statistics_flag, h.country, h.owner_code, h.freight, h.f_flag,
+  h.insured_fee, h.i_flag, h.pack_no, h.gross_weight, h.net_weight, h.ie_date, h.loct_no, h.bill_no, h.total_package_no, h.record_valid`;
 
 export interface DecideOptions {
   date: string;
@@ -160,19 +170,24 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   await db.run(`DELETE FROM return_accepted_lines WHERE business_date = DATE ${lit(date)}`);
 
   // winners as of today
-  await db.run(`CREATE OR REPLACE TEMP TABLE w_orders AS ${winnersSql(date, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines')}`);
-  await db.run(`CREATE OR REPLACE TEMP TABLE w_waybills AS ${winnersSql(date, 'waybills', ['logistics_code', 'logistics_no'])}`);
-  await db.run(`CREATE OR REPLACE TEMP TABLE w_receipts AS ${winnersSql(date, 'receipts', ['ebc_code', 'order_no'])}`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_orders AS ${winnersSql(date, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', ORDER_COLS)}`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_waybills AS ${winnersSql(date, 'waybills', ['logistics_code', 'logistics_no'], undefined, WAYBILL_COLS)}`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_receipts AS ${winnersSql(date, 'receipts', ['ebc_code', 'order_no'], undefined, RECEIPT_COLS)}`);
 
   // the list versions: latest non-draft version per key, valid or not (an invalid latest version is INVALID_RECORD)
-  await db.run(`CREATE OR REPLACE TEMP TABLE w_lists AS SELECT * EXCLUDE (rn) FROM (
-      SELECT h.*, NOT h.record_valid OR EXISTS (SELECT 1 FROM hist_list_lines l WHERE l.business_date <= DATE ${lit(date)} AND NOT l.record_valid
-             AND l.head_guid = h.guid AND l.agent_code = h.agent_code AND l.cop_no = h.cop_no) AS invalid,
-        row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY app_time DESC NULLS LAST, business_date DESC, source_file DESC, record_index DESC) AS rn
-      FROM hist_lists h
-      WHERE h.business_date <= DATE ${lit(date)} AND h.agent_code IS NOT NULL AND h.cop_no IS NOT NULL AND coalesce(h.app_status, '') <> '1'
-    ) WHERE rn = 1 AND (invalid OR app_type <> '3')`);
-
+  // (the invalid lines are looked up for the winners only)
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_lists AS
+    WITH win AS (SELECT * EXCLUDE (rn) FROM (
+        SELECT ${LIST_COLS},
+          row_number() OVER (PARTITION BY h.agent_code, h.cop_no ORDER BY h.app_time DESC NULLS LAST, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
+        FROM hist_lists h
+        WHERE h.business_date <= DATE ${lit(date)} AND h.agent_code IS NOT NULL AND h.cop_no IS NOT NULL AND coalesce(h.app_status, '') <> '1'
+      ) WHERE rn = 1),
+    bad AS (SELECT DISTINCT l.head_guid, l.agent_code, l.cop_no FROM hist_list_lines l
+            WHERE l.business_date <= DATE ${lit(date)} AND NOT l.record_valid AND l.head_guid IN (SELECT guid FROM win))
+    SELECT win.* EXCLUDE (record_valid), NOT win.record_valid OR bad.head_guid IS NOT NULL AS invalid
+    FROM win LEFT JOIN bad ON bad.head_guid = win.guid AND bad.agent_code = win.agent_code AND bad.cop_no = win.cop_no
+    WHERE NOT win.record_valid OR bad.head_guid IS NOT NULL OR win.app_type <> '3'`);
   lap('decide.latest_wins');
   // prior state of every list key from earlier days' decisions
   await db.run(`CREATE OR REPLACE TEMP TABLE prior AS
@@ -253,8 +268,7 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
       LEFT JOIN m_policy mp ON mp.policy_id = m.policy_id
       LEFT JOIN m_orders o ON o.ebp_code = d.ebp_code AND o.ebc_code = d.ebc_code AND o.order_no = d.order_no
       LEFT JOIN m_waybills w ON w.logistics_code = d.logistics_code AND w.logistics_no = d.logistics_no
-      LEFT JOIN prior p ON p.agent_code = d.agent_code AND p.cop_no = d.cop_no
-    ORDER BY d.agent_code, d.cop_no`);
+      LEFT JOIN prior p ON p.agent_code = d.agent_code AND p.cop_no = d.cop_no`);
   const reasonCols = await db.columns(`SELECT list_key, code, severity, detail FROM m_reasons`);
   const reasonsOf = new Map<string, Candidate['reasons']>();
   {

@@ -30,6 +30,7 @@
  *   from `stats_summary` when already computed there, otherwise they are computed now (not stored).
  */
 import type { Db } from '../db/duck.js';
+import { winnersSql } from '../match/run.js';
 import type { Policy } from '../policy/policy.js';
 import { districtOf, type Reference } from '../policy/reference.js';
 
@@ -250,24 +251,6 @@ export const STATS_METRICS: readonly (readonly [metric: string, unit: string])[]
   ['returns_accepted', 'returns'],
   ['returns_rejected', 'returns'],
 ];
-
-/**
- * Latest wins (RULES.md §2) over the history up to the day, as match/run.ts picks the current
- * orders and waybills: greatest app_time, then the later input; drafts and invalid versions (head or
- * a line) take no part; a winning delete removes the key.
- */
-function winnersSql(d: string, table: string, key: readonly string[], lineTable?: string): string {
-  const k = key.join(', ');
-  const invalidLines = lineTable
-    ? `AND NOT EXISTS (SELECT 1 FROM hist_${lineTable} l WHERE l.business_date <= ${d} AND NOT l.record_valid
-         AND l.head_guid = h.guid AND ${key.map((c) => `l.${c} = h.${c}`).join(' AND ')})`
-    : '';
-  return `SELECT * EXCLUDE (rn) FROM (
-    SELECT h.*, row_number() OVER (PARTITION BY ${k} ORDER BY h.app_time DESC, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
-    FROM hist_${table} h
-    WHERE h.business_date <= ${d} AND h.record_valid AND h.app_status = '2' ${invalidLines}
-  ) WHERE rn = 1 AND app_type <> '3'`;
-}
 
 const ratio = (num: string, den: string) => `CAST(CASE WHEN (${den}) = 0 THEN NULL ELSE (${num}) / (${den}) END AS DECIMAL(9,6))`;
 const cny = (expr: string) => `CAST(round(${expr}, 2) AS DECIMAL(38,2))`;
