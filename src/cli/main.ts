@@ -159,10 +159,15 @@ function businessDate(dir: string, given: string | undefined): string {
   return date;
 }
 
-/** Opens the database; one held by another process is exit 75 with a message that says so. */
+/**
+ * Opens the database; one held by another process is exit 75 with a message that says so. DuckDB
+ * gets a memory limit (DECLMATCH_DUCKDB_MEMORY, default 3GB: with the Node heap and the workers a
+ * run stays inside the 4 GiB budget of issue #6) and spills beyond it to `<db>.tmp/`.
+ */
 async function openForCli(path: string, threads: number) {
+  const file = resolve(path);
   try {
-    return await openDatabase(resolve(path), { threads });
+    return await openDatabase(file, { threads, memoryLimit: process.env.DECLMATCH_DUCKDB_MEMORY ?? '3GB', tempDirectory: `${file}.tmp` });
   } catch (e) {
     if (e instanceof DbError && e.code === 'DB_LOCKED') throw new DeclmatchError('DB_LOCKED', `${path} is in use by another process; try again when it is free`, EXIT.TEMP_FAIL, { cause: e });
     throw e;
