@@ -156,6 +156,28 @@ test('SIGKILL inside the publishing transaction leaves the previous published st
   assert.deepEqual(await snapshot(db), await snapshot(clean));
 });
 
+test('SIGTERM or SIGINT during a run: exit 143 / 130, nothing published', async () => {
+  const db = join(work, 'term.duckdb');
+  assert.equal(run(db, D1).code, 0);
+  const before1 = await snapshot(db);
+  for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+    const child = spawn(process.execPath, [SHIM, 'run', join(days, D2), '--db', db, '--threads', '2', '--no-log-file'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    await new Promise<void>((res) =>
+      child.stderr.on('data', (b: Buffer) => {
+        err += b.toString();
+        if (err.includes('ingest done')) res(); // stop it inside the run, after staging
+      }),
+    );
+    child.kill(sig);
+    assert.equal(await exited, code, `${sig}: ${err.slice(-2000)}`);
+    assert.match(err, /stopped by a signal: nothing of this run is published/);
+    assert.deepEqual(await snapshot(db), before1, `after ${sig} the database holds exactly day 1`);
+  }
+  assert.equal(run(db, D2).code, 0, 'the next run publishes');
+});
+
 test('failed publish checks: exit 2, nothing published, the attempt recorded as checks_failed', async () => {
   const db = join(work, 'checks.duckdb');
   assert.equal(run(db, D1).code, 0);

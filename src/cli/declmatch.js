@@ -22,9 +22,9 @@ if (!limited) {
     [...process.execArgv, `${HEAP_FLAG}=${mb}`, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
     { stdio: 'inherit' },
   );
-  // a terminal's Ctrl-C reaches the child directly (same process group); forward what does not
-  process.on('SIGINT', () => {});
-  for (const sig of ['SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
+  // forward the stop signals (a terminal's Ctrl-C reaches the child directly as well: the child
+  // stops on the first one it gets)
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => {
     process.exitCode = code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1);
   });

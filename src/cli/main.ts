@@ -253,6 +253,14 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
   const log = makeLogger({ quiet: o.quiet, ...(logFile ? { file: logFile } : {}) }).child({ run_id: runId });
   log.info({ day: dir, date, db: dbPath, policy: policy.source, reference: o.reference ?? null, threads: o.threads }, 'run started');
   const db = await openForCli(dbPath, o.threads);
+  // SIGINT/SIGTERM: stop at once. Nothing is committed before the end, so exiting here leaves the
+  // published state as it was (the same guarantee as for SIGKILL, tested).
+  const onSignal = (sig: NodeJS.Signals) => {
+    log.warn({ signal: sig }, 'stopped by a signal: nothing of this run is published');
+    process.exit(sig === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const progress = makeProgress({ quiet: o.quiet || o.json, unit: 'MB' });
   const stages: StageTiming[] = [];
   const lap = timer(stages);
@@ -385,6 +393,8 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
       ].join('\n') + '\n',
     );
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     progress.stop();
     db.close();
   }
