@@ -8,7 +8,7 @@ import { BatchBuilder } from './batch.js';
 import type { FileKind } from './discover.js';
 import { entityRows, tabularRow, type QuarantineRow } from './records.js';
 import { readTabular } from './tabular.js';
-import { DEFAULT_XML_CAPS, readCebXml, type XmlCaps } from './xml.js';
+import { DEFAULT_XML_CAPS, readCebXml, type XmlCaps, type XmlParserKind } from './xml.js';
 
 export interface ParseTask {
   path: string;
@@ -17,6 +17,8 @@ export interface ParseTask {
   /** Rows per Arrow batch. */
   batchRows?: number;
   caps?: XmlCaps;
+  /** XML files: the entity reader, `fast` (default) or the fast-xml-parser `reference`. */
+  parser?: XmlParserKind;
   /** Tabular files: the record type named by the file. */
   recordType?: RecordTypeName | null;
   /** File size, for the time limit. */
@@ -96,6 +98,7 @@ export async function parseFile(task: ParseTask): Promise<ParseResult> {
           c.quarantine.push(...r.quarantine);
         },
         task.caps ?? DEFAULT_XML_CAPS,
+        task.parser ?? 'fast',
       );
       return { c, outcome };
     };
