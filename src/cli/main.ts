@@ -177,6 +177,8 @@ async function openForCli(path: string, threads: number) {
 interface IngestCliOptions {
   db: string;
   threads: number;
+  /** 'fast' (default): the CEB entity reader and set-based CSV/Parquet loading; 'reference': fast-xml-parser and row-by-row tabular reading */
+  parser?: 'fast' | 'reference';
   json?: boolean;
   quiet?: boolean;
 }
@@ -191,6 +193,7 @@ async function runIngest(dayDir: string, o: IngestCliOptions): Promise<void> {
   try {
     const r = await ingestDay(dir, db, {
       threads: o.threads,
+      ...parserOptions(o.parser),
       log,
       onProgress: (p) => {
         const mbps = p.bytes / 1e6 / Math.max(0.001, (Date.now() - t0) / 1000);
@@ -215,6 +218,11 @@ async function runIngest(dayDir: string, o: IngestCliOptions): Promise<void> {
     progress.stop();
     db.close();
   }
+}
+
+/** --parser: one switch for the reference paths of XML and tabular input (the differential tests compare them). */
+function parserOptions(p: 'fast' | 'reference' | undefined): { parser?: 'fast' | 'reference'; tabular?: 'sql' | 'reference' } {
+  return p === 'reference' ? { parser: 'reference', tabular: 'reference' } : {};
 }
 
 interface RunCliOptions extends IngestCliOptions {
@@ -279,6 +287,7 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
   try {
     const ingest = await ingestDay(dir, db, {
       threads: o.threads,
+      ...parserOptions(o.parser),
       log: log.child({ stage: 'ingest' }),
       onProgress: (p) => progress.update(Math.round(p.bytes / 1e6), Math.max(1, Math.round(p.bytesTotal / 1e6)), `ingest ${p.files}/${p.filesTotal} files, ${p.records} records`),
     });
@@ -493,6 +502,7 @@ export function buildProgram(): Command {
     .argument('<day-dir>', 'folder of the day’s files')
     .requiredOption('--db <file>', 'DuckDB database file')
     .option('--threads <n>', 'parse worker threads (default: the machine’s cores)', intOption('--threads', 1, 256), availableParallelism())
+    .addOption(new Option('--parser <kind>', 'input reading: fast (default) or reference (fast-xml-parser, row-by-row tabular; for comparison)').choices(['fast', 'reference']).default('fast'))
     .option('--json', 'print the result as JSON')
     .option('-q, --quiet', 'no progress, warnings only')
     .action(async (dayDir: string, opts: IngestCliOptions) => runIngest(dayDir, opts));
@@ -504,6 +514,7 @@ export function buildProgram(): Command {
     .requiredOption('--db <file>', 'DuckDB database (created if missing; earlier days’ state is read from it)')
     .option('--date <YYYY-MM-DD>', 'business date (default: the folder name)', dateOption)
     .option('--threads <n>', 'parse worker threads (default: the machine’s cores)', intOption('--threads', 1, 256), availableParallelism())
+    .addOption(new Option('--parser <kind>', 'input reading: fast (default) or reference (fast-xml-parser, row-by-row tabular; for comparison)').choices(['fast', 'reference']).default('fast'))
     .option('--policy <file>', 'policy file replacing the bundled one')
     .option('--reference <dir>', 'reference data folder replacing bundled files of the same name')
     .option('--export <dir>', 'also write the day’s published tables as Parquet, partitioned <dir>/<table>/business_date=<date>/')

@@ -205,7 +205,9 @@ const CHUNK_TYPES: Readonly<Record<string, DuckDBType>> = { VARCHAR: VARCHAR, IN
  * to a table, 2,048 rows per data chunk: about ten times faster than appending value by value.
  */
 export async function appendRows(db: Db, table: string, rows: readonly (readonly (string | number | boolean | null)[])[]): Promise<void> {
-  const described = await db.all(`SELECT data_type AS t FROM duckdb_columns() WHERE table_name = '${table.replace(/'/g, "''")}' ORDER BY column_index`);
+  const described = await db.all(
+    `SELECT data_type AS t FROM duckdb_columns() WHERE table_name = '${table.replace(/'/g, "''")}' AND database_name = current_database() AND schema_name = current_schema() ORDER BY column_index`,
+  );
   const types = described.map((d) => CHUNK_TYPES[String(d.t)]);
   if (!types.length || types.some((t) => t === undefined)) throw new Error(`appendRows: ${table} has a column type other than ${Object.keys(CHUNK_TYPES).join(', ')}`);
   const appender = await db.connection.createAppender(table);

@@ -13,6 +13,7 @@ import { discover, type DayFile } from './discover.js';
 import type { ParseResult, ParseTask } from './parse-file.js';
 import { runPool } from './pool.js';
 import type { QuarantineRow } from './records.js';
+import { ingestTabularSql, TabularSqlError } from './tabular-sql.js';
 
 export interface IngestOptions {
   threads?: number;
@@ -22,6 +23,13 @@ export interface IngestOptions {
   batchRows?: number;
   maxConsecutiveFailures?: number;
   workerHeapMb?: number;
+  /**
+   * CSV/Parquet files: 'sql' (default) validates and stages them in DuckDB, set-based, on this
+   * connection (src/ingest/tabular-sql.ts); 'reference' reads them row by row in the parse workers.
+   */
+  tabular?: 'sql' | 'reference';
+  /** XML files: the entity reader, 'fast' (default) or the fast-xml-parser 'reference'. */
+  parser?: 'fast' | 'reference';
   log?: Logger;
   onProgress?: (p: { files: number; filesTotal: number; bytes: number; bytesTotal: number; records: number }) => void;
 }
@@ -65,7 +73,8 @@ export const FILES_DDL = `CREATE OR REPLACE TABLE stg_files (
   detail VARCHAR NOT NULL
 );`;
 
-const q = (v: string | null) => (v === null ? 'NULL' : `'${v.replace(/'/g, "''")}'`);
+/** A SQL string literal; a NUL (which would end the statement's text) as chr(0). */
+const q = (v: string | null) => (v === null ? 'NULL' : `'${v.replace(/'/g, "''").replace(/\0/g, "' || chr(0) || '")}'`);
 const n = (v: number | null) => (v === null ? 'NULL' : String(v));
 
 async function insertQuarantine(db: Db, rows: readonly QuarantineRow[]): Promise<void> {
@@ -84,6 +93,20 @@ async function insertFile(db: Db, f: DayFile, status: string, detail: string, re
 
 /** Replaces the staging tables with the day folder's records. */
 export async function ingestDay(dayDir: string, db: Db, o: IngestOptions = {}): Promise<IngestResult> {
+  const byReference = new Set<string>();
+  for (;;) {
+    try {
+      return await ingestDayOnce(dayDir, db, o, byReference);
+    } catch (e) {
+      if (!(e instanceof TabularSqlError) || byReference.has(e.file)) throw e;
+      // DuckDB rolled the day back with the failed statement: the day again, that file by the reference path
+      o.log?.warn({ file: e.file, err: e.message }, 'tabular SQL ingest failed; ingesting the day again with this file by the reference path');
+      byReference.add(e.file);
+    }
+  }
+}
+
+async function ingestDayOnce(dayDir: string, db: Db, o: IngestOptions, byReference: ReadonlySet<string>): Promise<IngestResult> {
   const t0 = Date.now();
   const threads = Math.max(1, o.threads ?? availableParallelism());
   for (const spec of RECORD_SPECS) await db.run(stagingDDL(spec).replace('CREATE TABLE IF NOT EXISTS', 'CREATE OR REPLACE TABLE'));
@@ -103,7 +126,7 @@ export async function ingestDay(dayDir: string, db: Db, o: IngestOptions = {}): 
     } else if (f.verdict === 'skipped') {
       result.files.skipped++;
       await insertFile(db, f, 'skipped', f.detail, null);
-    } else tasks.push({ path: f.path, name: f.name, kind: f.kind, recordType: f.recordType, bytes: f.bytes, ...(o.batchRows ? { batchRows: o.batchRows } : {}) });
+    } else tasks.push({ path: f.path, name: f.name, kind: f.kind, recordType: f.recordType, bytes: f.bytes, ...(o.batchRows ? { batchRows: o.batchRows } : {}), ...(o.parser ? { parser: o.parser } : {}) });
   }
   const bytesTotal = tasks.reduce((s, t) => s + (byName.get(t.name)?.bytes ?? 0), 0);
   let done = 0;
@@ -133,17 +156,29 @@ export async function ingestDay(dayDir: string, db: Db, o: IngestOptions = {}): 
     o.onProgress?.({ files: done, filesTotal: tasks.length, bytes: result.bytes, bytesTotal, records });
   };
 
+  // tabular files by SQL on this connection first; what it hands back goes to the parse workers
+  const viaSql = o.tabular === 'reference' ? [] : tasks.filter((t) => t.kind !== 'xml' && !byReference.has(t.name));
+  const poolTasks = tasks.filter((t) => !viaSql.includes(t));
   // one transaction for the day's staging: faster than a commit per batch, and all or nothing
-  await db.transaction(() =>
-    runPool(tasks, {
+  await db.transaction(async () => {
+    for (const t of viaSql) {
+      const r = await ingestTabularSql(db, t);
+      if (r === null) poolTasks.push(t);
+      else {
+        result.quarantineRows += r.findings;
+        await onResult(r.result);
+      }
+    }
+    if (poolTasks.length === 0) return;
+    await runPool(poolTasks, {
       threads,
       timeoutMs: o.timeoutMs ?? 120_000,
       timeoutMsPerMb: o.timeoutMsPerMb ?? 10_000,
       maxConsecutiveFailures: o.maxConsecutiveFailures ?? 8,
       workerHeapMb: o.workerHeapMb ?? 768,
       onResult,
-    }),
-  );
+    });
+  });
   result.ledger = [...counts.values()];
   result.seconds = (Date.now() - t0) / 1000;
   o.log?.info({ files: result.files, ledger: result.ledger, seconds: result.seconds, threads }, 'ingest done');

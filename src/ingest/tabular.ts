@@ -12,13 +12,15 @@ import type { FileKind } from './discover.js';
 const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
-function source(path: string, kind: FileKind): string {
+/** The DuckDB table function that reads a tabular file, as both tabular paths read it. */
+export function source(path: string, kind: FileKind): string {
   return kind === 'csv'
     ? `read_csv(${sqlString(path)}, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"', sample_size = -1)`
     : `read_parquet(${sqlString(path)})`;
 }
 
-function asText(col: string, type: string): string {
+/** A column of the file as the text it would have in a CEB message (SQL expression). */
+export function asText(col: string, type: string): string {
   const c = ident(col);
   const t = type.toUpperCase();
   if (t === 'VARCHAR') return c;
@@ -28,6 +30,21 @@ function asText(col: string, type: string): string {
 }
 
 export type TabularOutcome = { status: 'ok'; detail: string; rows: number } | { status: 'malformed'; detail: string };
+
+export type ColumnPlan =
+  | { ok: false; detail: string }
+  | { ok: true; /** expected column → its DuckDB type, for the columns the file has */ present: Map<string, string>; /** the file's stg_files detail */ detail: string };
+
+/** Which expected columns a file has (from DESCRIBE): required ones missing make the file malformed. */
+export function planColumns(described: readonly { name: string; type: string }[], columns: readonly string[], spec: RecordSpec): ColumnPlan {
+  const present = new Map(described.map((c) => [c.name, c.type]));
+  const required = [...spec.fields.filter((f) => f.required).map((f) => f.name), ...parentKeyFields(spec)];
+  const missing = required.filter((c) => !present.has(c));
+  if (missing.length) return { ok: false, detail: `missing columns: ${missing.join(', ')}` };
+  const unknown = described.map((c) => c.name).filter((n) => !columns.includes(n));
+  for (const n of unknown) present.delete(n);
+  return { ok: true, present, detail: unknown.length ? `columns ignored: ${unknown.join(', ')}` : '' };
+}
 
 /** Reads a CSV/Parquet file row by row; `onRow` gets the raw CEB text per column and the 1-based row number. */
 export async function readTabular(
@@ -47,11 +64,9 @@ export async function readTabular(
     } catch (e) {
       return { status: 'malformed', detail: `cannot read ${kind}: ${(e as Error).message.split('\n')[0]}` };
     }
-    const present = new Map(described.map((c) => [c.name, c.type]));
-    const required = [...spec.fields.filter((f) => f.required).map((f) => f.name), ...parentKeyFields(spec)];
-    const missing = required.filter((c) => !present.has(c));
-    if (missing.length) return { status: 'malformed', detail: `missing columns: ${missing.join(', ')}` };
-    const unknown = described.map((c) => c.name).filter((n) => !columns.includes(n));
+    const plan = planColumns(described, columns, spec);
+    if (!plan.ok) return { status: 'malformed', detail: plan.detail };
+    const { present } = plan;
     const exprs = columns.map((c) => (present.has(c) ? `${asText(c, present.get(c) as string)} AS ${ident(c)}` : `NULL::VARCHAR AS ${ident(c)}`));
     let rows = 0;
     try {
@@ -70,7 +85,7 @@ export async function readTabular(
       return { status: 'malformed', detail: `cannot read ${kind} at row ${rows + 1}: ${(e as Error).message.split('\n')[0]}` };
     }
     if (rows === 0) return { status: 'malformed', detail: 'no business record (the file has no rows)' };
-    return { status: 'ok', detail: unknown.length ? `columns ignored: ${unknown.join(', ')}` : '', rows };
+    return { status: 'ok', detail: plan.detail, rows };
   } finally {
     con.closeSync();
     db.closeSync();
