@@ -14,8 +14,6 @@ export const EXIT = {
   /** bad input data or reference data / policy file */
   DATA: 65,
   NO_INPUT: 66,
-  /** the command exists but is not built yet */
-  UNAVAILABLE: 69,
   /** the build output is missing or broken */
   SOFTWARE: 70,
   /** an output exists and --force was not given */
@@ -44,12 +42,11 @@ export class DeclmatchError extends Error {
 export const EXIT_CODE_HELP = `Exit codes:
   0    success
   1    published, but quarantined input above the threshold (run)
-  2    data checks failed; nothing published (run)
+  2    data checks failed; nothing published (run); budgets missed (bench); disagreement (verify)
   3    unexpected error (a bug); nothing published
   64   usage error (unknown option, bad value)
   65   bad input data, reference data or policy file
   66   an input folder or file does not exist
-  69   the command is declared but not built yet
   73   an output already exists (use --force to replace it)
   74   I/O error (disk full, permission denied)
   75   the database is locked by another process; try again later

@@ -21,6 +21,7 @@ import { exportDay } from '../publish/export.js';
 import { writeReceipts } from '../publish/receipts.js';
 import { writeReport } from '../report/report.js';
 import { timer, type StageTiming } from '../util/timer.js';
+import { runBench } from '../bench/index.js';
 import { makeProgress } from './progress.js';
 
 const EXAMPLES = `
@@ -414,10 +415,6 @@ function faultPoint(point: string): void {
   if (process.env.DECLMATCH_FAULT_INJECT === `kill:${point}`) process.kill(process.pid, 'SIGKILL');
 }
 
-function notBuilt(what: string, issue: number): never {
-  throw new DeclmatchError('NOT_BUILT', `declmatch ${what} is not built yet (tracked in issue #${issue}).`, EXIT.UNAVAILABLE);
-}
-
 export function buildProgram(): Command {
   const program = new Command();
   program
@@ -622,10 +619,16 @@ export function buildProgram(): Command {
     });
   program
     .command('bench')
-    .description('run the benchmark suite (not built yet)')
-    .option('--scope <s>')
-    .option('--json')
-    .action(() => notBuilt('bench', 6));
+    .description('run the benchmark suite, record the results in bench/results/ and check them against bench/budgets.json and the last recorded run (exit 2 on a miss or a regression)')
+    .addOption(new Option('--scope <scopes>', 'smoke (seconds, no budgets), hot (per hot path, ~5 min), day100k, day1m, day10m; comma-separated').default('hot'))
+    .option('--cache <dir>', 'where generated days are kept (default ~/.cache/declmatch-bench, or DECLMATCH_BENCH_CACHE)')
+    .option('--threads <n>', 'threads for the runs (default: the machine’s cores)', intOption('--threads', 1, 256))
+    .option('--no-record', 'do not write the results to bench/results/')
+    .option('--json', 'print the results and checks as JSON')
+    .action(async (opts: { scope: string; cache?: string; threads?: number; record: boolean; json?: boolean }) => {
+      const r = await runBench({ scope: opts.scope, record: opts.record, ...(opts.json ? { json: true } : {}), ...(opts.cache ? { cache: resolve(opts.cache) } : {}), ...(opts.threads ? { threads: opts.threads } : {}) });
+      if (!r.ok) outcome = EXIT.CHECKS_FAILED;
+    });
   return program;
 }
 

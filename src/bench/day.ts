@@ -1,0 +1,224 @@
+/**
+ * Whole-run benchmarks on a generated day: `declmatch run` end to end in a child process (wall
+ * time, CPU time, peak RSS, the run's own stage timings), for XML and Parquet, with the XML run
+ * also at one and two threads (the scaling figure); decideDay alone on the staged day (child
+ * process); and the references on the same files: the floor with the run's threads (and one
+ * thread), fast-xml-parser and the naive ingest on a systematic sample (one thread, scaled to the
+ * day's bytes by their throughput).
+ *
+ *   run.<fmt>.wall / .cpu / .peak-rss / .exit / .stage.<stage>     fmt: xml, parquet
+ *   run.xml.1t.wall, run.xml.2t.wall, run.xml.scaling-1to2          thread scaling
+ *   run.xml.x-floor                                                 the run's time / the floor's
+ *   ref.floor.day(.1t)                                              the floor on every file
+ *   parse.<parser>.per-core, ref.*.per-core, parse.fast.x-fxp       on the sample
+ *   decide, decide.<step>                                           decideDay alone
+ *   run.parquet-<n>.wall, run.parquet.x-<n>                         a smaller day to compare with
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { openDatabase } from '../db/duck.js';
+import { BENCH_DATE, daySet, folderBytes, runChild, type DaySet } from './data.js';
+import { fromSamples, round, timeIt, type Timed } from './measure.js';
+import { perCore, systematicSample, xmlFiles, type Ctx } from './hot.js';
+import { floorThreads, NaiveIngest } from './refs.js';
+import type { Ratios } from './types.js';
+
+export interface DayConfig {
+  lists: number;
+  /** days generated in the XML set (the first is run); 2 lets smoke share the hot part's data */
+  generatedDays?: number;
+  xml: boolean;
+  parquet: boolean;
+  /** XML runs at 1 and 2 threads too */
+  scaling: boolean;
+  /** MB of the per-core sample; 0 = no per-core figures */
+  sampleMb: number;
+  /** samples of the in-process benchmarks (floor, per-core) */
+  iterations: number;
+  /** decideDay alone on the staged day */
+  decide: boolean;
+  /** DuckDB memory_limit for the runs, e.g. '8GB' */
+  memoryLimit?: string;
+  /** also run a Parquet day of this many lists and report the ratio to it */
+  compareParquet?: number;
+  /** how long one run may take before it is stopped (s) */
+  timeoutSeconds?: number;
+}
+
+interface RunOutcome {
+  exitCode: number;
+  /** wall time from starting the process to its exit */
+  seconds: number;
+  /** wall time of the command itself (`main`), without starting Node and loading the modules */
+  inProcessSeconds: number;
+  cpuSeconds: number;
+  peakRssMiB: number;
+  stages: { stage: string; seconds: number }[];
+}
+
+let runCounter = 0;
+
+/** `declmatch run <day> --db <fresh file> --threads <n> --json` in a child process. */
+async function declmatchRun(ctx: Ctx, day: string, threads: number, memoryLimit: string | undefined, timeoutSeconds?: number): Promise<RunOutcome> {
+  const n = ++runCounter;
+  const db = join(ctx.work, `run-${n}.duckdb`);
+  const resultFile = join(ctx.work, `run-${n}.json`);
+  const clean = () => {
+    for (const f of [db, `${db}.wal`, `${db}.tmp`, resultFile]) rmSync(f, { recursive: true, force: true });
+  };
+  clean();
+  try {
+    const t0 = process.hrtime.bigint();
+    const stdout = await runChild(
+      ['run', resultFile, memoryLimit ?? '-', 'run', day, '--db', db, '--threads', String(threads), '--json', '--quiet', '--no-log-file', '--quarantine-threshold', '1'],
+      Number(process.env.DECLMATCH_HEAP_MB ?? 1536),
+      process.env,
+      timeoutSeconds,
+    );
+    // end to end: from starting the process to its exit (the command's own time is in inProcessSeconds)
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const m = JSON.parse(readFileSync(resultFile, 'utf8')) as Omit<RunOutcome, 'stages' | 'inProcessSeconds'>;
+    let stages: RunOutcome['stages'] = [];
+    try {
+      stages = (JSON.parse(stdout) as { stages?: RunOutcome['stages'] }).stages ?? [];
+    } catch {
+      // not a run summary (the run failed): no stages
+    }
+    return { ...m, inProcessSeconds: m.seconds, seconds, stages };
+  } finally {
+    clean();
+  }
+}
+
+/** Records one run's figures under `run.<label>.*`; returns its wall seconds (NaN when it failed). */
+function recordRun(ctx: Ctx, label: string, r: RunOutcome, ratioTo: Ratios, detail: Record<string, number | string>): number {
+  const one: Timed = { ms: r.seconds * 1000, samples: 1, rme: 0, ...(r.exitCode === 0 ? {} : { error: `declmatch run exited ${r.exitCode}` }) };
+  ctx.rec.add(`run.${label}.exit`, r.exitCode, 'code', 'lower', { samples: 1, rme: 0 }, { detail });
+  ctx.rec.seconds(`run.${label}.wall`, one, { ratioTo, detail: { ...detail, inProcessSeconds: round(r.inProcessSeconds) } });
+  ctx.rec.add(`run.${label}.cpu`, r.cpuSeconds, 's', 'lower', one, { detail: { note: 'CPU seconds of the whole process (all threads)' } });
+  ctx.rec.add(`run.${label}.peak-rss`, r.peakRssMiB, 'MiB', 'lower', one.error ? one : { samples: 1, rme: 0 }, { detail });
+  const top = new Map<string, number>();
+  for (const s of r.stages) {
+    const head = s.stage.split('.')[0]!;
+    top.set(head, (top.get(head) ?? 0) + s.seconds);
+  }
+  // a stage's ratios: the run's, scaled by the stage's share of the run (the references are for the same bytes)
+  const scaled = (seconds: number): Ratios => Object.fromEntries(Object.entries(ratioTo).map(([k, v]) => [k, (v * seconds) / r.seconds]));
+  for (const [stage, seconds] of top) ctx.rec.add(`run.${label}.stage.${stage}`, seconds, 's', 'lower', { samples: 1, rme: 0 }, { ratioTo: scaled(seconds) });
+  return r.exitCode === 0 ? r.seconds : NaN;
+}
+
+async function safely<T>(ctx: Ctx, what: string, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (e) {
+    ctx.rec.add(what, NaN, 's', 'lower', { samples: 0, rme: 0, error: (e as Error).message.slice(0, 500) });
+    return undefined;
+  }
+}
+
+export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, cache: string): Promise<void> {
+  const { rec, threads, log } = ctx;
+  const micro = { iterations: cfg.iterations, time: 0 };
+  const gen = cfg.generatedDays ?? 1;
+  const xmlSet: DaySet | null = cfg.xml ? await daySet(cache, cfg.lists, 'xml', gen, log) : null;
+  const parquetSet: DaySet | null = cfg.parquet ? await daySet(cache, cfg.lists, 'parquet', 1, log) : null;
+
+  if (xmlSet) {
+    const day = xmlSet.days[0]!;
+    const files = xmlFiles([day]);
+    const { bytes } = folderBytes(day);
+    log(`XML day of ${cfg.lists.toLocaleString('en-US')} lists: ${files.length} files, ${(bytes / 1e6).toFixed(1)} MB on disk`);
+    // the floor on every file, with the run's threads (and with one, for the 1-thread run); a scope
+    // that measured it on this day already (smoke: the hot part) keeps that measurement
+    const floorOpts = { iterations: Math.max(2, Math.min(cfg.iterations, 5)) };
+    let floor = rec.get('ref.floor.day');
+    if (!floor) {
+      let xmlBytes = 0;
+      const t = await timeIt('floor day', async () => void (xmlBytes = (await floorThreads(files, threads)).xmlBytes), floorOpts);
+      floor = rec.rate('ref.floor.day', xmlBytes / 1e6, 'MB/s', t, { detail: { files: files.length, mb: round(xmlBytes / 1e6, 5), threads } });
+    }
+    const xmlMb = Number(floor.detail?.mb ?? NaN);
+    const detail = { files: files.length, mb: xmlMb, threads };
+    const floorSeconds = xmlMb / floor.value;
+    let floor1 = floorSeconds;
+    if (cfg.scaling && threads > 1) {
+      const f1 = rec.get('ref.floor.day.1t') ?? rec.rate('ref.floor.day.1t', xmlMb, 'MB/s', await timeIt('floor day 1t', () => floorThreads(files, 1), floorOpts), { detail: { ...detail, threads: 1 } });
+      floor1 = xmlMb / f1.value;
+    }
+    if (cfg.sampleMb > 0) {
+      const scratch = await openDatabase(':memory:', { threads: 1 });
+      const naive = new NaiveIngest(scratch);
+      try {
+        await perCore(ctx, systematicSample(files, cfg.sampleMb), micro, naive);
+      } finally {
+        await naive.close();
+        scratch.close();
+      }
+    }
+    const fxpRate = rec.get('ref.fxp.per-core')?.value;
+    const naiveRate = rec.get('ref.naive.per-core')?.value;
+    const ratiosFor = (seconds: number, floorS: number): Ratios => ({
+      floor: seconds / floorS,
+      ...(fxpRate ? { fxp: seconds / (xmlMb / fxpRate) } : {}),
+      ...(naiveRate ? { naive: seconds / (xmlMb / naiveRate) } : {}),
+    });
+
+    log(`declmatch run, XML, ${threads} thread(s)…`);
+    const r = await safely(ctx, 'run.xml.wall', () => declmatchRun(ctx, day, threads, cfg.memoryLimit, cfg.timeoutSeconds));
+    const wall = r ? recordRun(ctx, 'xml', r, ratiosFor(r.seconds, floorSeconds), { ...detail, lists: cfg.lists }) : NaN;
+    if (Number.isFinite(wall)) rec.add('run.xml.x-floor', wall / floorSeconds, 'x', 'lower', { samples: 1, rme: floor.rme }, { detail: { runSeconds: wall, floorSeconds, threads } });
+
+    if (cfg.scaling && ctx.threads >= 2) {
+      log('declmatch run, XML, 1 thread…');
+      const r1 = await safely(ctx, 'run.xml.1t.wall', () => declmatchRun(ctx, day, 1, cfg.memoryLimit, cfg.timeoutSeconds));
+      const w1 = r1 ? recordRun(ctx, 'xml.1t', r1, ratiosFor(r1.seconds, floor1), { ...detail, threads: 1, lists: cfg.lists }) : NaN;
+      let w2 = threads === 2 ? wall : NaN;
+      if (threads !== 2) {
+        log('declmatch run, XML, 2 threads…');
+        const r2 = await safely(ctx, 'run.xml.2t.wall', () => declmatchRun(ctx, day, 2, cfg.memoryLimit, cfg.timeoutSeconds));
+        w2 = r2 ? recordRun(ctx, 'xml.2t', r2, {}, { ...detail, threads: 2, lists: cfg.lists }) : NaN;
+      }
+      if (Number.isFinite(w1) && Number.isFinite(w2)) rec.add('run.xml.scaling-1to2', w1 / w2, 'x', 'higher', { samples: 1, rme: 0 }, { detail: { oneThreadSeconds: w1, twoThreadSeconds: w2 } });
+    }
+  }
+
+  let parquetWall = NaN;
+  const xmlFloorSeconds = (() => {
+    const f = rec.get('ref.floor.day');
+    return f ? Number(f.detail?.mb) / f.value : NaN;
+  })();
+  if (parquetSet) {
+    const day = parquetSet.days[0]!;
+    log(`declmatch run, Parquet day of ${cfg.lists.toLocaleString('en-US')} lists, ${threads} thread(s)${cfg.memoryLimit ? `, DuckDB memory_limit ${cfg.memoryLimit}` : ''}…`);
+    const r = await safely(ctx, 'run.parquet.wall', () => declmatchRun(ctx, day, threads, cfg.memoryLimit, cfg.timeoutSeconds));
+    if (r) parquetWall = recordRun(ctx, 'parquet', r, {}, { lists: cfg.lists, threads, mb: Math.round(folderBytes(day).bytes / 1e5) / 10, memoryLimit: cfg.memoryLimit ?? 'default' });
+  }
+
+  if (cfg.compareParquet) {
+    const smaller = await daySet(cache, cfg.compareParquet, 'parquet', 1, log);
+    log(`declmatch run, Parquet day of ${cfg.compareParquet.toLocaleString('en-US')} lists (the comparison)…`);
+    const label = `parquet-${shortCount(cfg.compareParquet)}`;
+    const r = await safely(ctx, `run.${label}.wall`, () => declmatchRun(ctx, smaller.days[0]!, threads, cfg.memoryLimit, cfg.timeoutSeconds));
+    const w = r ? recordRun(ctx, label, r, {}, { lists: cfg.compareParquet, threads }) : NaN;
+    if (Number.isFinite(w) && Number.isFinite(parquetWall)) rec.add(`run.parquet.x-${shortCount(cfg.compareParquet)}`, parquetWall / w, 'x', 'lower', { samples: 1, rme: 0 }, { detail: { seconds: parquetWall, comparedSeconds: w, lists: cfg.lists, comparedLists: cfg.compareParquet } });
+  }
+
+  if (cfg.decide) {
+    const day = (parquetSet ?? xmlSet)!.days[0]!;
+    log('decideDay alone on the staged day…');
+    await safely(ctx, 'decide', async () => {
+      const out = await runChild(['decide', day, BENCH_DATE, String(threads)], Number(process.env.DECLMATCH_HEAP_MB ?? 1536));
+      const d = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { seconds: number; stages: { stage: string; seconds: number }[]; peakRssMiB: number };
+      // smoke measured decideDay in process already: this one is recorded apart, without its steps
+      const name = rec.get('decide') ? 'decide.child' : 'decide';
+      const floor = (seconds: number): Ratios => (Number.isFinite(xmlFloorSeconds) ? { floor: seconds / xmlFloorSeconds } : {});
+      rec.seconds(name, fromSamples([d.seconds * 1000]), { ratioTo: floor(d.seconds), detail: { lists: cfg.lists, threads, peakRssMiB: d.peakRssMiB } });
+      if (name === 'decide') for (const s of d.stages) rec.seconds(s.stage, fromSamples([s.seconds * 1000]), { ratioTo: floor(s.seconds) });
+    });
+  }
+}
+
+export function shortCount(n: number): string {
+  return n >= 1e6 && n % 1e6 === 0 ? `${n / 1e6}m` : n >= 1e3 && n % 1e3 === 0 ? `${n / 1e3}k` : String(n);
+}
