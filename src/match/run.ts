@@ -2,10 +2,10 @@
  * match/ owns deciding a business day: the day's staged records join the history of earlier days,
  * latest wins picks every key's current record (RULES.md §2), the checks of §4 run as SQL
  * (checks.ts), and the day is settled in RULES.md order: ownership in (appTime, agentCode, copNo)
- * order, the grace period, the decision of §5, invtNo numbering and the risk draws of §6.
- *
- * Work in progress (issue #4): cancels (CEB605), returns (CEB213), the inspection queue, expiry
- * of open items, `diff` and the published tables of issue #5 are not built yet.
+ * order, the grace period, the decision of §5, invtNo numbering and the risk draws of §6; then
+ * cancels (§5), the inspection queue (§6), returns (§7) and the ledger. `whatIf` decides a day
+ * again under another policy and rolls it back. Publishing (the transaction around all this, the
+ * checks, statistics) is src/publish/.
  */
 import { appendRows, type Db } from '../db/duck.js';
 import { drawSelects, multiplyRates, policyFor, type Policy, type PolicyVersion, type Rate } from '../policy/policy.js';
@@ -697,7 +697,7 @@ async function riskInputs(db: Db, ref: Reference, byKey: Map<string, Candidate>)
     );
   }
   const rates = new Map(ref.riskProfiles.map((p) => [p.id, p.rate]));
-  const prof = await db.all(`SELECT m.list_key, p.id FROM m_lists m JOIN m_profiles p ON
+  const prof = await db.columns(`SELECT m.list_key, p.id FROM m_lists m JOIN m_profiles p ON
       (p.gcode_prefix IS NULL OR EXISTS (SELECT 1 FROM m_list_lines l WHERE l.list_key = m.list_key AND starts_with(l.gcode, p.gcode_prefix)))
       AND (p.ebc_code IS NULL OR p.ebc_code = m.ebc_code) AND (p.owner_code IS NULL OR p.owner_code = m.owner_code)
       AND (p.country IS NULL OR p.country = m.country) AND (p.trade_mode IS NULL OR p.trade_mode = m.trade_mode)
@@ -706,13 +706,14 @@ async function riskInputs(db: Db, ref: Reference, byKey: Map<string, Candidate>)
       AND (p.max_value_cny IS NULL OR (SELECT v.value_cny FROM m_values v WHERE v.list_key = m.list_key) <= p.max_value_cny)
       AND (p.valid_from IS NULL OR CAST(m.app_time AS DATE) >= p.valid_from) AND (p.valid_to IS NULL OR CAST(m.app_time AS DATE) <= p.valid_to)
     ORDER BY m.list_key, p.id`);
-  for (const r of prof) byKey.get(String(r.list_key))?.profiles.push({ id: String(r.id), rate: rates.get(String(r.id)) as Rate });
+  const [profKeys, profIds] = [prof.list_key ?? [], prof.id ?? []] as [string[], string[]];
+  for (let i = 0; i < profKeys.length; i++) byKey.get(profKeys[i] as string)?.profiles.push({ id: profIds[i] as string, rate: rates.get(profIds[i] as string) as Rate });
   await db.run(`CREATE OR REPLACE TEMP TABLE m_bands (hs6 VARCHAR, country VARCHAR, min_cny DECIMAL(19,5), max_cny DECIMAL(19,5))`);
   for (const [k, b] of ref.valueBands) {
     const [hs6, country] = k.split('|') as [string, string];
     await db.run(`INSERT INTO m_bands VALUES (${lit(hs6)}, ${lit(country)}, ${d5(b.min)}, ${d5(b.max)})`);
   }
-  const bands = await db.all(`SELECT l.list_key, string_agg(printf('gnum %s %s unit price %s CNY outside [%s, %s] for %s', l.gnum::VARCHAR, l.gcode,
+  const bands = await db.columns(`SELECT l.list_key, string_agg(printf('gnum %s %s unit price %s CNY outside [%s, %s] for %s', l.gnum::VARCHAR, l.gcode,
         CAST(CAST(l.price * coalesce(r.cny_per_unit, 1) AS DECIMAL(38,2)) AS VARCHAR), b.min_cny::VARCHAR, b.max_cny::VARCHAR, l.country), '; ' ORDER BY l.gnum) AS detail
       FROM m_list_lines l JOIN m_lists m USING (list_key)
       JOIN m_bands b ON b.hs6 = left(l.gcode, 6) AND b.country = l.country
@@ -720,9 +721,10 @@ async function riskInputs(db: Db, ref: Reference, byKey: Map<string, Candidate>)
       WHERE (l.currency = '142' OR r.cny_per_unit IS NOT NULL)
         AND (l.price * coalesce(r.cny_per_unit, 1) < b.min_cny OR l.price * coalesce(r.cny_per_unit, 1) > b.max_cny)
       GROUP BY l.list_key`);
-  for (const r of bands) {
-    const c = byKey.get(String(r.list_key));
-    if (c) c.valueBand = String(r.detail);
+  const [bandKeys, bandDetails] = [bands.list_key ?? [], bands.detail ?? []] as [string[], string[]];
+  for (let i = 0; i < bandKeys.length; i++) {
+    const c = byKey.get(bandKeys[i] as string);
+    if (c) c.valueBand = bandDetails[i] as string;
   }
 }
 
