@@ -280,8 +280,9 @@ async function loadInputs(db: Db, d: string, o: { reference: Reference }): Promi
 
 /** The day's decision rows with the facts the statistics need (one row per decisions row). */
 async function dayLists(db: Db, d: string): Promise<void> {
-  await db.run(`CREATE OR REPLACE TEMP TABLE st_w_orders AS ${winnersSql(d, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines')}`);
-  await db.run(`CREATE OR REPLACE TEMP TABLE st_w_waybills AS ${winnersSql(d, 'waybills', ['logistics_code', 'logistics_no'])}`);
+  // the current orders and waybills (keys and appTime are all the statistics read of them)
+  await db.run(`CREATE OR REPLACE TEMP TABLE st_w_orders AS ${winnersSql(d, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', 'h.ebp_code, h.ebc_code, h.order_no, h.app_time')}`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE st_w_waybills AS ${winnersSql(d, 'waybills', ['logistics_code', 'logistics_no'], undefined, 'h.logistics_code, h.logistics_no, h.app_time')}`);
   await db.run(`CREATE OR REPLACE TEMP TABLE st_lists AS
     WITH keys AS (SELECT DISTINCT agent_code, cop_no FROM decisions WHERE business_date = ${d}),
     -- the list version the matcher decided: latest non-draft version up to the day (match/run.ts w_lists)
