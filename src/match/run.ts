@@ -269,13 +269,14 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
       LEFT JOIN m_orders o ON o.ebp_code = d.ebp_code AND o.ebc_code = d.ebc_code AND o.order_no = d.order_no
       LEFT JOIN m_waybills w ON w.logistics_code = d.logistics_code AND w.logistics_no = d.logistics_no
       LEFT JOIN prior p ON p.agent_code = d.agent_code AND p.cop_no = d.cop_no`);
-  const reasonCols = await db.columns(`SELECT list_key, code, severity, detail FROM m_reasons`);
+  // codes and severities only: the check reasons' evidence goes from m_reasons to decision_reasons in SQL
+  const reasonCols = await db.columns(`SELECT list_key, code, severity FROM m_reasons`);
   const reasonsOf = new Map<string, Candidate['reasons']>();
   {
-    const [k, code, sev, detail] = [reasonCols.list_key, reasonCols.code, reasonCols.severity, reasonCols.detail] as unknown[][] as [string[], string[], string[], (string | null)[]];
+    const [k, code, sev] = [reasonCols.list_key ?? [], reasonCols.code ?? [], reasonCols.severity ?? []] as unknown[][] as [string[], string[], string[]];
     for (let i = 0; i < k.length; i++) {
       const key = k[i] as string;
-      const r = { code: code[i] as string, severity: sev[i] as string, detail: detail[i] ?? null };
+      const r = { code: code[i] as string, severity: sev[i] as string, detail: null };
       const have = reasonsOf.get(key);
       if (have) have.push(r);
       else reasonsOf.set(key, [r]);
@@ -346,14 +347,21 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   const doy = String(Math.floor((end - 86_400 - Date.UTC(+date.slice(0, 4), 0, 1) / 1000) / 86_400) + 1).padStart(3, '0');
   const rank = new Map<string, number>();
   const counts: DayDecisions['counts'] = cancelled ? { CANCELLED: cancelled } : {};
-  const out: (string | number | null)[][] = [];
-  const reasonRows: (string | null)[][] = [];
+  const out: (string | number | boolean | null)[][] = [];
+  const reasonRows: (string | null)[][] = []; // the reasons settling adds (the checks' are in m_reasons)
   for (const c of candidates) {
     let reasons = c.reasons;
-    if (c.invalid) reasons = [{ code: 'INVALID_RECORD', severity: 'R', detail: 'the list failed validation (see the quarantine)' }];
-    else if (c.prior?.positive) reasons.push({ code: 'DUPLICATE_LIST', severity: 'R', detail: `${c.key} was already decided and not cancelled` });
+    const add = (r: Candidate['reasons'][number]) => {
+      reasons.push(r);
+      reasonRows.push([c.agentCode, c.copNo, r.code, r.severity, r.detail]);
+    };
+    if (c.invalid) {
+      reasons = [];
+      add({ code: 'INVALID_RECORD', severity: 'R', detail: 'the list failed validation (see the quarantine)' });
+    } else if (c.prior?.positive) add({ code: 'DUPLICATE_LIST', severity: 'R', detail: `${c.key} was already decided and not cancelled` });
     const grace = c.policy?.graceDays ?? 0;
-    if (!c.invalid && end - c.appTime >= grace * 86_400) for (const r of reasons) if (r.severity === 'P') r.severity = 'R';
+    const aged = !c.invalid && end - c.appTime >= grace * 86_400;
+    if (aged) for (const r of reasons) if (r.severity === 'P') r.severity = 'R';
     let heldOrder: string | null = null;
     let heldWaybill: string | null = null;
     if (!c.invalid && !reasons.some((r) => r.severity === 'R')) {
@@ -361,8 +369,8 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
       const wh = c.waybillKey ? heldWaybills.get(c.waybillKey) : undefined;
       const oTaken = oh !== undefined && oh !== c.key;
       const wTaken = wh !== undefined && wh !== c.key;
-      if (oTaken) reasons.push({ code: 'ORDER_REUSED', severity: 'R', detail: `order ${c.orderKey} is held by ${oh}` });
-      if (wTaken) reasons.push({ code: 'WAYBILL_REUSED', severity: 'R', detail: `waybill ${c.waybillKey} is held by ${wh}` });
+      if (oTaken) add({ code: 'ORDER_REUSED', severity: 'R', detail: `order ${c.orderKey} is held by ${oh}` });
+      if (wTaken) add({ code: 'WAYBILL_REUSED', severity: 'R', detail: `waybill ${c.waybillKey} is held by ${wh}` });
       if (!oTaken && !wTaken) {
         if (c.orderKey) heldOrders.set(c.orderKey, c.key);
         if (c.waybillKey) heldWaybills.set(c.waybillKey, c.key);
@@ -386,12 +394,12 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
     if (decision === 'RELEASE' && c.policy && invtNo) {
       const seed = c.policy.randomSeed;
       const hits = c.profiles.filter((p) => drawSelects(seed + p.id, invtNo as string, p.rate)).map((p) => p.id);
-      if (hits.length) reasons.push({ code: 'RISK_PROFILE', severity: 'I', detail: `profiles ${hits.join(',')}` });
-      if (c.valueBand) reasons.push({ code: 'VALUE_BAND', severity: 'I', detail: c.valueBand });
+      if (hits.length) add({ code: 'RISK_PROFILE', severity: 'I', detail: `profiles ${hits.join(',')}` });
+      if (c.valueBand) add({ code: 'VALUE_BAND', severity: 'I', detail: c.valueBand });
       const base = c.policy.randomRates[c.tradeMode ?? ''];
       if (base) {
         const rate = c.ebcCode && ref.aeo.has(c.ebcCode) ? multiplyRates(base, c.policy.aeoFactor) : base;
-        if (drawSelects(seed, invtNo, rate)) reasons.push({ code: 'RANDOM_SAMPLE', severity: 'I', detail: `rate ${rate.text}` });
+        if (drawSelects(seed, invtNo, rate)) add({ code: 'RANDOM_SAMPLE', severity: 'I', detail: `rate ${rate.text}` });
       }
       if (reasons.length) decision = 'INSPECT';
     }
@@ -409,17 +417,23 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
       c.policy ? c.policy.id : null,
       heldOrder,
       heldWaybill,
+      c.invalid,
+      aged,
     ]);
-    for (const r of reasons) reasonRows.push([c.agentCode, c.copNo, r.code, r.severity, r.detail]);
   }
   lap('decide.settle');
   // plain tables for the appender (it does not reach temp tables); replaced on every run
   await db.run(`CREATE OR REPLACE TABLE m_settled (agent_code VARCHAR, cop_no VARCHAR, invt_no VARCHAR, list_key VARCHAR,
-    status_code INTEGER, channel VARCHAR, reasons VARCHAR, decision VARCHAR, policy_id VARCHAR, held_order VARCHAR, held_waybill VARCHAR)`);
+    status_code INTEGER, channel VARCHAR, reasons VARCHAR, decision VARCHAR, policy_id VARCHAR, held_order VARCHAR, held_waybill VARCHAR,
+    invalid BOOLEAN, aged BOOLEAN)`);
   await db.run(`CREATE OR REPLACE TABLE m_settled_reasons (agent_code VARCHAR, cop_no VARCHAR, reason VARCHAR, severity VARCHAR, detail VARCHAR)`);
   await appendRows(db, 'm_settled', out);
   await appendRows(db, 'm_settled_reasons', reasonRows);
-  await db.run(`INSERT INTO decision_reasons SELECT DATE ${lit(date)}, * FROM m_settled_reasons`);
+  // the checks' reasons with their evidence (P counted as R past the grace period), then the added ones
+  await db.run(`INSERT INTO decision_reasons
+    SELECT DATE ${lit(date)}, s.agent_code, s.cop_no, r.code, CASE WHEN s.aged AND r.severity = 'P' THEN 'R' ELSE r.severity END, r.detail
+    FROM m_settled s JOIN m_reasons r ON r.list_key = s.list_key WHERE NOT s.invalid
+    UNION ALL SELECT DATE ${lit(date)}, * FROM m_settled_reasons`);
   await db.run(`INSERT INTO decisions
     SELECT DATE ${lit(date)}, ${lit(o.runId)}, s.agent_code, s.cop_no, s.invt_no, d.trade_mode, d.customs_code, d.ebp_code, d.ebc_code, d.order_no,
       d.logistics_code, d.logistics_no, s.decision, s.status_code, s.channel, CASE WHEN s.reasons = '' THEN []::VARCHAR[] ELSE string_split(s.reasons, ';') END,
