@@ -32,7 +32,7 @@ const result = {
   peakRssMiB,
   bytesWritten: days[0]?.bytes ?? 0,
   budget: { seconds: 600, peakRssMiB: 2048 },
-  machine: machine(),
+  machine: await machine(),
   date: new Date().toISOString(),
 };
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });

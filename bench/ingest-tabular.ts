@@ -96,7 +96,7 @@ const result = {
   db: dbPath === ':memory:' ? 'memory' : 'file',
   runs: runs.map(({ tables: _tables, ...r }) => r),
   ...(reference ? { identical: sql?.tables === reference.tables, speedup: Math.round((Number(reference.seconds) / Number(sql?.seconds)) * 10) / 10 } : {}),
-  machine: machine(),
+  machine: await machine(),
   date: new Date().toISOString(),
 };
 const out = join(dirname(here), '..', '..', 'bench', 'results');

@@ -34,7 +34,7 @@ const result = {
   runs,
   identical: runs[0]?.hash === runs[1]?.hash,
   scaling: Number(runs[0]?.seconds) / Number(runs[1]?.seconds),
-  machine: machine(),
+  machine: await machine(),
   date: new Date().toISOString(),
 };
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });

@@ -220,7 +220,7 @@ try {
   mem.close();
   file.close();
   process.stdout.write(
-    JSON.stringify({ name: 'load', state: 'completed', batchRows: BATCH_ROWS, ...results, machine: machine(), date: new Date().toISOString() }, null, 2) + '\n',
+    JSON.stringify({ name: 'load', state: 'completed', batchRows: BATCH_ROWS, ...results, machine: await machine(), date: new Date().toISOString() }, null, 2) + '\n',
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -46,7 +46,7 @@ const result = {
   decisions: d.counts,
   peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
   duckdbMemoryLimit: '3GB',
-  machine: machine(),
+  machine: await machine(),
   date: new Date().toISOString(),
 };
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });

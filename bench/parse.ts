@@ -155,7 +155,7 @@ const result = {
   paths: { fast, reference, referenceFilesFast: fastOnRef, floorByteWalk: walk, floorDecodeScan: decode },
   /** fast vs reference on the same (reference) files, by CPU time and by wall time */
   speedup: { cpu: round(fastOnRef.mbPerCpuSecond / reference.mbPerCpuSecond), wall: round(fastOnRef.mbPerSecond / reference.mbPerSecond) },
-  machine: machine(),
+  machine: await machine(),
   note: 'one thread; MB = 10^6 bytes of XML; the best of the rounds by CPU time; other work on the machine inflates wall time',
   date: new Date().toISOString(),
 };

@@ -8,25 +8,16 @@
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { parseFile, type ParseResult } from '../src/ingest/parse-file.js';
 import { DEFAULT_XML_CAPS, readCebXml, type RawEntity, type XmlCaps, type XmlParserKind } from '../src/ingest/xml.js';
 import { MESSAGE_ROOTS } from '../src/spec/fields.js';
+import { projectRoot } from './xsd.js';
 
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found above the test file');
-    dir = up;
-  }
-  return dir;
-}
 
 const ROOT = projectRoot();
 const FIXTURES = join(ROOT, 'fixtures', 'xml');

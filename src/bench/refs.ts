@@ -13,6 +13,7 @@
  *    into plain tables. One thread.
  */
 import { XMLParser } from 'fast-xml-parser';
+import { FXP_OPTIONS } from '../ingest/xml.js';
 import {
   DuckDBDateValue,
   DuckDBDecimalValue,
@@ -31,17 +32,7 @@ export { floorFiles, floorThreads, inflate, tokenise } from './floor.js';
 // ---- fast-xml-parser alone -------------------------------------------------------------------------
 
 /** The options of the reference entity reader (src/ingest/xml.ts), on whole files. */
-export const FXP_OPTIONS = {
-  processEntities: true,
-  htmlEntities: false,
-  parseTagValue: false,
-  parseAttributeValue: false,
-  ignoreAttributes: true,
-  trimValues: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  jPath: false,
-} as const;
+export { FXP_OPTIONS };
 
 const fxp = new XMLParser(FXP_OPTIONS);
 
