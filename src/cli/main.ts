@@ -162,8 +162,8 @@ function businessDate(dir: string, given: string | undefined): string {
 
 /**
  * Opens the database; one held by another process is exit 75 with a message that says so. DuckDB
- * gets a memory limit (DECLMATCH_DUCKDB_MEMORY, default 3GB: with the Node heap and the workers a
- * run stays inside the 4 GiB budget of issue #6) and spills beyond it to `<db>.tmp/`.
+ * gets a memory limit (DECLMATCH_DUCKDB_MEMORY, default 3GB, aimed at the 4 GiB budget of issue #6;
+ * a 1M-list run still peaks at 4.6 GiB with the Node heap) and spills beyond it to `<db>.tmp/`.
  */
 async function openForCli(path: string, threads: number) {
   const file = resolve(path);
@@ -212,7 +212,7 @@ async function runIngest(dayDir: string, o: IngestCliOptions): Promise<void> {
       `  records (read = staged + quarantined):`,
       ...r.ledger.filter((l) => l.read > 0).map((l) => `    ${l.recordType.padEnd(12)} ${String(l.read).padStart(9)} = ${String(l.staged).padStart(9)} + ${String(l.quarantined).padStart(7)}`),
       `  quarantine rows: ${r.quarantineRows} (stg_quarantine)`,
-      `  matching and publishing are not built yet (issue #4, #5): the staging tables are the output for now.`,
+      `  staged only: \`declmatch run\` decides and publishes a day (a later run replaces these staging tables)`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
