@@ -10,10 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import { openDatabase, type Db } from '../src/db/duck.js';
 import { DECISION_REASONS_DDL, DECISIONS_DDL, INSPECTION_QUEUE_DDL, LEDGER_DDL, RETURN_DECISIONS_DDL } from '../src/match/run.js';
 import { exportDay, sqlString } from '../src/publish/export.js';
+import { QUARANTINE_DDL } from '../src/publish/publish.js';
 
-const QUARANTINE_DDL = `CREATE TABLE quarantine (
-  business_date DATE NOT NULL, run_id VARCHAR NOT NULL, file VARCHAR, message_guid VARCHAR, record_index INTEGER,
-  record_type VARCHAR, business_key VARCHAR, field VARCHAR, code VARCHAR NOT NULL, detail VARCHAR)`;
 
 const D1 = '2025-06-12';
 const D2 = '2025-06-13';

@@ -307,8 +307,6 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
       await db.transaction(async () => {
         decided = await decideDay(db, { date, runId, policy, reference });
         stages.push(...decided.stages);
-        lap('decide');
-        stages.pop(); // decide's own steps are already recorded
         log.info({ stage: 'decide', decisions: decided.counts }, 'day decided');
         faultPoint('publish');
         // test hook: a duplicated decision row, which the publish checks must catch (exit 2)

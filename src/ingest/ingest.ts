@@ -53,7 +53,8 @@ export interface IngestResult {
   threads: number;
 }
 
-export const QUARANTINE_DDL = `CREATE OR REPLACE TABLE stg_quarantine (
+/** The columns of a quarantine row; the published `quarantine` adds business_date and run_id in front. */
+export const QUARANTINE_COLUMNS = `
   file VARCHAR NOT NULL,
   message_guid VARCHAR,
   record_index INTEGER,
@@ -61,17 +62,20 @@ export const QUARANTINE_DDL = `CREATE OR REPLACE TABLE stg_quarantine (
   business_key VARCHAR,
   field VARCHAR,
   code VARCHAR NOT NULL,
-  detail VARCHAR NOT NULL
-);`;
+  detail VARCHAR NOT NULL`;
 
-export const FILES_DDL = `CREATE OR REPLACE TABLE stg_files (
+export const QUARANTINE_DDL = `CREATE OR REPLACE TABLE stg_quarantine (${QUARANTINE_COLUMNS}\n);`;
+
+/** The columns of a file row (ok | skipped | unknown | malformed); published as `input_files`. */
+export const FILES_COLUMNS = `
   file VARCHAR NOT NULL,
   kind VARCHAR NOT NULL,
   bytes BIGINT NOT NULL,
   record_type VARCHAR,
-  status VARCHAR NOT NULL,   -- ok | skipped | unknown | malformed
-  detail VARCHAR NOT NULL
-);`;
+  status VARCHAR NOT NULL,
+  detail VARCHAR NOT NULL`;
+
+export const FILES_DDL = `CREATE OR REPLACE TABLE stg_files (${FILES_COLUMNS}\n);`;
 
 /** A SQL string literal; a NUL (which would end the statement's text) as chr(0). */
 const q = (v: string | null) => (v === null ? 'NULL' : `'${v.replace(/'/g, "''").replace(/\0/g, "' || chr(0) || '")}'`);

@@ -14,6 +14,7 @@ import { policyFor } from '../policy/policy.js';
 import type { Reference } from '../policy/reference.js';
 import { RECORD_SPECS } from '../spec/fields.js';
 import { historyDayTable } from '../match/run.js';
+import { FILES_COLUMNS, QUARANTINE_COLUMNS } from '../ingest/ingest.js';
 import { timer, type StageTiming } from '../util/timer.js';
 import { computeStatistics, statsCommentStatements } from './stats.js';
 
@@ -21,26 +22,12 @@ const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 export const QUARANTINE_DDL = `CREATE TABLE IF NOT EXISTS quarantine (
   business_date DATE NOT NULL,
-  run_id VARCHAR NOT NULL,
-  file VARCHAR NOT NULL,
-  message_guid VARCHAR,
-  record_index INTEGER,
-  record_type VARCHAR,
-  business_key VARCHAR,
-  field VARCHAR,
-  code VARCHAR NOT NULL,
-  detail VARCHAR NOT NULL
+  run_id VARCHAR NOT NULL,${QUARANTINE_COLUMNS}
 );`;
 
 export const INPUT_FILES_DDL = `CREATE TABLE IF NOT EXISTS input_files (
   business_date DATE NOT NULL,
-  run_id VARCHAR NOT NULL,
-  file VARCHAR NOT NULL,
-  kind VARCHAR NOT NULL,
-  bytes BIGINT NOT NULL,
-  record_type VARCHAR,
-  status VARCHAR NOT NULL,
-  detail VARCHAR NOT NULL
+  run_id VARCHAR NOT NULL,${FILES_COLUMNS}
 );`;
 
 export const RUNS_DDL = `CREATE TABLE IF NOT EXISTS runs (
