@@ -170,15 +170,16 @@ function referenceSql(): string {
 }
 
 function worldSql(w: World): string {
-  const lists = w.lists.map(({ head: h }) => [
-    str(listKey({ head: h, lines: [] })), tsLit(h.appTime), str(policyAt(dateOf(h.appTime ?? '')).id), str(h.customsCode),
+  // m_ tables key a list by an integer (run.ts numbers the deciding lists): its place in the world, from 1
+  const lists = w.lists.map(({ head: h }, i) => [
+    String(i + 1), tsLit(h.appTime), str(policyAt(dateOf(h.appTime ?? '')).id), str(h.customsCode),
     str(h.ebpCode), str(h.ebcCode), str(h.orderNo), str(h.logisticsCode), str(h.logisticsNo), str(h.tradeMode),
     str(h.statisticsFlag), str(h.country), str(h.ownerCode), num(h.freight), str(h.fFlag), num(h.insuredFee), str(h.iFlag),
     int(h.packNo), num(h.grossWeight), num(h.netWeight),
   ]);
-  const listLines = w.lists.flatMap((l) =>
+  const listLines = w.lists.flatMap((l, i) =>
     l.lines.map((x) => [
-      str(listKey(l)), int(x.gnum), str(x.itemNo), str(x.gcode), str(x.country), cur(x.currency), num(x.qty), num(x.price),
+      String(i + 1), int(x.gnum), str(x.itemNo), str(x.gcode), str(x.country), cur(x.currency), num(x.qty), num(x.price),
       num(x.totalPrice), str(x.unit),
     ]),
   );
@@ -218,12 +219,13 @@ async function sqlOutcomes(w: World): Promise<Map<string, Outcome>> {
     await db.run(worldSql(w));
     await runChecks(db);
     const out = new Map<string, Outcome>();
+    const keyOf = (id: unknown): string => listKey(w.lists[Number(id) - 1]!);
     for (const r of await db.all('SELECT list_key, value_cny FROM m_values')) {
       const v = r.value_cny;
-      out.set(String(r.list_key), { codes: [], details: [], value: v === null ? null : BigInt(String(v).replace('.', '')) });
+      out.set(keyOf(r.list_key), { codes: [], details: [], value: v === null ? null : BigInt(String(v).replace('.', '')) });
     }
     for (const r of await db.all('SELECT list_key, code, severity, detail FROM m_reasons ORDER BY list_key, code')) {
-      const o = out.get(String(r.list_key));
+      const o = out.get(keyOf(r.list_key));
       assert.ok(o, `a reason for a list without a value row: ${String(r.list_key)}`);
       o.codes.push(`${String(r.code)}/${String(r.severity)}`);
       o.details.push(r.detail as string);

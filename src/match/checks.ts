@@ -3,8 +3,9 @@
  * value (RULES.md §2). Ownership (ORDER_REUSED, WAYBILL_REUSED), DUPLICATE_LIST and
  * INVALID_RECORD are decided elsewhere, as are the grace period and the decision itself.
  *
- * The caller fills the m_* input tables of CHECK_TABLES_DDL (valid lists only, codes trimmed,
- * currencies mapped to numeric customs codes), then `runChecks` appends to m_values and m_reasons.
+ * The caller fills the m_* input tables of CHECK_TABLES_DDL (valid lists only, each keyed by an
+ * integer `list_key` of the caller's choosing, codes trimmed, currencies mapped to numeric customs
+ * codes), then `runChecks` appends to m_values and m_reasons.
  * The SQL is meant to give exactly the reasons of `checkList` in src/generate/truth.ts.
  *
  * Conventions of every check:
@@ -82,13 +83,13 @@ const B2B_MODES = `('9710', '9810')`;
 
 export const CHECK_TABLES_DDL = `
 CREATE OR REPLACE TEMP TABLE m_lists (
-  list_key VARCHAR PRIMARY KEY, app_time TIMESTAMP, policy_id VARCHAR, customs_code VARCHAR,
+  list_key INTEGER PRIMARY KEY, app_time TIMESTAMP, policy_id VARCHAR, customs_code VARCHAR,
   ebp_code VARCHAR, ebc_code VARCHAR, order_no VARCHAR, logistics_code VARCHAR, logistics_no VARCHAR,
   trade_mode VARCHAR, statistics_flag VARCHAR, country VARCHAR, owner_code VARCHAR,
   freight DECIMAL(19,5), f_flag VARCHAR, insured_fee DECIMAL(19,5), i_flag VARCHAR, pack_no INTEGER,
   gross_weight DECIMAL(19,5), net_weight DECIMAL(19,5));
 CREATE OR REPLACE TEMP TABLE m_list_lines (
-  list_key VARCHAR, gnum INTEGER, item_no VARCHAR, gcode VARCHAR, country VARCHAR, currency VARCHAR,
+  list_key INTEGER, gnum INTEGER, item_no VARCHAR, gcode VARCHAR, country VARCHAR, currency VARCHAR,
   qty DECIMAL(19,5), price DECIMAL(19,5), total_price DECIMAL(19,5), unit VARCHAR);
 CREATE OR REPLACE TEMP TABLE m_orders (
   ebp_code VARCHAR, ebc_code VARCHAR, order_no VARCHAR, order_type VARCHAR, goods_value DECIMAL(19,5),
@@ -106,8 +107,8 @@ CREATE OR REPLACE TEMP TABLE m_policy (
   b2b_threshold_cny DECIMAL(19,5), simplified_threshold_cny DECIMAL(19,5));
 CREATE OR REPLACE TEMP TABLE m_rates (currency VARCHAR, month VARCHAR, cny_per_unit DECIMAL(18,8));
 CREATE OR REPLACE TEMP TABLE m_controlled (hs_prefix VARCHAR);
-CREATE OR REPLACE TEMP TABLE m_reasons (list_key VARCHAR, code VARCHAR, severity VARCHAR, detail VARCHAR);
-CREATE OR REPLACE TEMP TABLE m_values (list_key VARCHAR PRIMARY KEY, value_cny DECIMAL(38,13));
+CREATE OR REPLACE TEMP TABLE m_reasons (list_key INTEGER, code VARCHAR, severity VARCHAR, detail VARCHAR);
+CREATE OR REPLACE TEMP TABLE m_values (list_key INTEGER PRIMARY KEY, value_cny DECIMAL(38,13));
 `;
 
 // ---- the CNY value ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
  * checks, statistics) is src/publish/.
  */
 import { appendRows, type Db } from '../db/duck.js';
-import { drawSelects, multiplyRates, policyFor, type Policy, type PolicyVersion, type Rate } from '../policy/policy.js';
+import { multiplyRates, policyFor, rateThreshold, type Policy, type PolicyVersion } from '../policy/policy.js';
 import { districtOf, ISO_CURRENCIES, type Reference } from '../policy/reference.js';
 import { formatDecimal } from '../spec/validate.js';
 import { RECORD_SPECS } from '../spec/fields.js';
@@ -57,26 +57,6 @@ export const DECISION_REASONS_DDL = `CREATE TABLE IF NOT EXISTS decision_reasons
   severity VARCHAR NOT NULL,
   detail VARCHAR
 );`;
-
-interface Candidate {
-  key: string;
-  agentCode: string;
-  copNo: string;
-  customsCode: string | null;
-  appTime: number; // seconds
-  appYear: string;
-  invtNo: string | null;
-  invalid: boolean;
-  policy: PolicyVersion | null;
-  reasons: { code: string; severity: string; detail: string | null }[];
-  orderKey: string | null;
-  waybillKey: string | null;
-  tradeMode: string | null;
-  ebcCode: string | null;
-  profiles: { id: string; rate: Rate }[];
-  valueBand: string | null;
-  prior: { invtNo: string | null; positive: boolean; decided: boolean } | null;
-}
 
 /**
  * History: every staged record of every run, with its business date. The day's staging tables are
@@ -205,9 +185,11 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   const cancelled = await applyCancels(db, date, o.runId);
   lap('decide.cancels');
 
-  // the lists to decide today: a new winning version today, or pending since an earlier day
+  // the lists to decide today: a new winning version today, or pending since an earlier day; lid
+  // numbers them in settling order (appTime, agentCode, copNo) and is their key in every m_ and s_
+  // table (an integer joins much faster than the two codes)
   await db.run(`CREATE OR REPLACE TEMP TABLE deciding AS
-    SELECT w.* FROM w_lists w LEFT JOIN prior p USING (agent_code, cop_no)
+    SELECT row_number() OVER (ORDER BY coalesce(epoch(w.app_time)::BIGINT, 0), w.agent_code, w.cop_no)::INTEGER AS lid, w.* FROM w_lists w LEFT JOIN prior p USING (agent_code, cop_no)
     WHERE w.business_date = DATE ${lit(date)} OR p.decision = 'PENDING'`);
 
   // inputs of the checks
@@ -237,13 +219,13 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   for (const c of o.reference.controlled) await db.run(`INSERT INTO m_controlled VALUES (${lit(c.hsPrefix)})`);
 
   await db.run(`INSERT INTO m_lists
-    SELECT d.agent_code || '|' || d.cop_no, d.app_time,
+    SELECT d.lid, d.app_time,
       ${policyOf('d.app_time')},
       d.customs_code, d.ebp_code, d.ebc_code, d.order_no, d.logistics_code, d.logistics_no, d.trade_mode, d.statistics_flag, d.country,
       d.owner_code, d.freight, d.f_flag, d.insured_fee, d.i_flag, d.pack_no, d.gross_weight, d.net_weight
     FROM deciding d WHERE NOT d.invalid`);
   await db.run(`INSERT INTO m_list_lines
-    SELECT d.agent_code || '|' || d.cop_no, l.gnum, l.item_no, l.gcode, l.country, ${currencySql('l.currency')}, l.qty, l.price, l.total_price, l.unit
+    SELECT d.lid, l.gnum, l.item_no, l.gcode, l.country, ${currencySql('l.currency')}, l.qty, l.price, l.total_price, l.unit
     FROM deciding d JOIN hist_list_lines l ON l.agent_code = d.agent_code AND l.cop_no = d.cop_no AND l.head_guid = d.guid AND l.business_date = d.business_date
     WHERE NOT d.invalid`);
   await db.run(`INSERT INTO m_orders SELECT ebp_code, ebc_code, order_no, order_type, goods_value, ${currencySql('currency')} FROM w_orders`);
@@ -255,192 +237,12 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   await runChecks(db);
   lap('decide.checks');
 
-  // everything the settle step needs, one row per deciding list, read column-wise (a million
-  // row objects cost seconds); the reasons come flat, in list order
-  const cols = await db.columns(`
-    SELECT d.agent_code, d.cop_no, d.customs_code, epoch(d.app_time)::BIGINT AS app_time, strftime(d.app_time, '%Y') AS app_year,
-      nullif(d.invt_no, '') AS invt_no, d.invalid, d.trade_mode, d.ebc_code, ${policyOf('d.app_time')} AS policy_id,
-      CASE WHEN NOT d.invalid AND o.order_no IS NOT NULL THEN d.ebp_code || '|' || d.ebc_code || '|' || d.order_no END AS order_key,
-      CASE WHEN NOT d.invalid AND w.logistics_no IS NOT NULL AND w.app_time >= d.app_time - to_days(mp.waybill_window_days)
-           THEN d.logistics_code || '|' || d.logistics_no END AS waybill_key,
-      p.invt_no AS prior_invt_no, p.positive AS prior_positive, p.decided AS prior_decided
-    FROM deciding d LEFT JOIN m_lists m ON m.list_key = d.agent_code || '|' || d.cop_no
-      LEFT JOIN m_policy mp ON mp.policy_id = m.policy_id
-      LEFT JOIN m_orders o ON o.ebp_code = d.ebp_code AND o.ebc_code = d.ebc_code AND o.order_no = d.order_no
-      LEFT JOIN m_waybills w ON w.logistics_code = d.logistics_code AND w.logistics_no = d.logistics_no
-      LEFT JOIN prior p ON p.agent_code = d.agent_code AND p.cop_no = d.cop_no`);
-  // codes and severities only: the check reasons' evidence goes from m_reasons to decision_reasons in SQL
-  const reasonCols = await db.columns(`SELECT list_key, code, severity FROM m_reasons`);
-  const reasonsOf = new Map<string, Candidate['reasons']>();
-  {
-    const [k, code, sev] = [reasonCols.list_key ?? [], reasonCols.code ?? [], reasonCols.severity ?? []] as unknown[][] as [string[], string[], string[]];
-    for (let i = 0; i < k.length; i++) {
-      const key = k[i] as string;
-      const r = { code: code[i] as string, severity: sev[i] as string, detail: null };
-      const have = reasonsOf.get(key);
-      if (have) have.push(r);
-      else reasonsOf.set(key, [r]);
-    }
-  }
-  lap('decide.settle_read');
-
-  // risk inputs: profiles whose conditions the list meets, value-band hits
-  const ref = o.reference;
-  const byId = new Map(versions.map((v) => [v.id, v]));
-  const col = <T>(name: string) => cols[name] as unknown as T[];
-  const agent = col<string>('agent_code');
-  const cop = col<string>('cop_no');
-  const customs = col<string | null>('customs_code');
-  const appTime = col<bigint | number | null>('app_time');
-  const appYear = col<string | null>('app_year');
-  const invt = col<string | null>('invt_no');
-  const invalid = col<boolean>('invalid');
-  const mode = col<string | null>('trade_mode');
-  const ebc = col<string | null>('ebc_code');
-  const pol = col<string | null>('policy_id');
-  const orderKey = col<string | null>('order_key');
-  const waybillKey = col<string | null>('waybill_key');
-  const pInvt = col<string | null>('prior_invt_no');
-  const pPos = col<boolean | null>('prior_positive');
-  const pDec = col<boolean | null>('prior_decided');
-  const candidates: Candidate[] = new Array<Candidate>(agent.length);
-  for (let i = 0; i < agent.length; i++) {
-    const key = `${agent[i]}|${cop[i]}`;
-    candidates[i] = {
-      key,
-      agentCode: agent[i] as string,
-      copNo: cop[i] as string,
-      customsCode: customs[i] ?? null,
-      appTime: Number(appTime[i] ?? 0),
-      appYear: appYear[i] ?? '',
-      invtNo: invt[i] ?? null,
-      invalid: Boolean(invalid[i]),
-      policy: pol[i] ? (byId.get(pol[i] as string) ?? null) : null,
-      reasons: reasonsOf.get(key) ?? [],
-      orderKey: orderKey[i] ?? null,
-      waybillKey: waybillKey[i] ?? null,
-      tradeMode: mode[i] ?? null,
-      ebcCode: ebc[i] ?? null,
-      profiles: [],
-      valueBand: null,
-      prior: pDec[i] === null || pDec[i] === undefined ? null : { invtNo: pInvt[i] ?? null, positive: Boolean(pPos[i]), decided: Boolean(pDec[i]) },
-    };
-  }
-  const byKey = new Map(candidates.map((c) => [c.key, c]));
-  await riskInputs(db, ref, byKey);
+  // risk inputs: the profiles whose conditions a list meets, value-band hits (draws come in settle)
+  await riskInputs(db, o.reference);
   lap('decide.risk_inputs');
-
-  // settle
-  // what earlier days' lists hold, except the lists decided again today: their new decision says
-  // what they hold (a released list declared again ends DUPLICATE_LIST and frees its order and
-  // waybill, RULES.md §4 ownership, for the lists of this run too, not only for the next day's)
-  const held = await db.all(`SELECT held_order, held_waybill, agent_code || '|' || cop_no AS k FROM prior p
-    WHERE decision IN ('RELEASE', 'INSPECT', 'REVIEW') AND NOT EXISTS (SELECT 1 FROM deciding d WHERE d.agent_code = p.agent_code AND d.cop_no = p.cop_no)`);
-  const heldOrders = new Map<string, string>();
-  const heldWaybills = new Map<string, string>();
-  for (const h of held) {
-    if (h.held_order) heldOrders.set(String(h.held_order), String(h.k));
-    if (h.held_waybill) heldWaybills.set(String(h.held_waybill), String(h.k));
-  }
-  candidates.sort((a, b) => a.appTime - b.appTime || cmp(a.agentCode, b.agentCode) || cmp(a.copNo, b.copNo));
-  const end = Date.UTC(+date.slice(0, 4), +date.slice(5, 7) - 1, +date.slice(8, 10)) / 1000 + 86_400;
-  const doy = String(Math.floor((end - 86_400 - Date.UTC(+date.slice(0, 4), 0, 1) / 1000) / 86_400) + 1).padStart(3, '0');
-  const rank = new Map<string, number>();
-  const counts: DayDecisions['counts'] = cancelled ? { CANCELLED: cancelled } : {};
-  const out: (string | number | boolean | null)[][] = [];
-  const reasonRows: (string | null)[][] = []; // the reasons settling adds (the checks' are in m_reasons)
-  for (const c of candidates) {
-    let reasons = c.reasons;
-    const add = (r: Candidate['reasons'][number]) => {
-      reasons.push(r);
-      reasonRows.push([c.agentCode, c.copNo, r.code, r.severity, r.detail]);
-    };
-    if (c.invalid) {
-      reasons = [];
-      add({ code: 'INVALID_RECORD', severity: 'R', detail: 'the list failed validation (see the quarantine)' });
-    } else if (c.prior?.positive) add({ code: 'DUPLICATE_LIST', severity: 'R', detail: `${c.key} was already decided and not cancelled` });
-    const grace = c.policy?.graceDays ?? 0;
-    const aged = !c.invalid && end - c.appTime >= grace * 86_400;
-    if (aged) for (const r of reasons) if (r.severity === 'P') r.severity = 'R';
-    let heldOrder: string | null = null;
-    let heldWaybill: string | null = null;
-    if (!c.invalid && !reasons.some((r) => r.severity === 'R')) {
-      const oh = c.orderKey ? heldOrders.get(c.orderKey) : undefined;
-      const wh = c.waybillKey ? heldWaybills.get(c.waybillKey) : undefined;
-      const oTaken = oh !== undefined && oh !== c.key;
-      const wTaken = wh !== undefined && wh !== c.key;
-      if (oTaken) add({ code: 'ORDER_REUSED', severity: 'R', detail: `order ${c.orderKey} is held by ${oh}` });
-      if (wTaken) add({ code: 'WAYBILL_REUSED', severity: 'R', detail: `waybill ${c.waybillKey} is held by ${wh}` });
-      if (!oTaken && !wTaken) {
-        if (c.orderKey) heldOrders.set(c.orderKey, c.key);
-        if (c.waybillKey) heldWaybills.set(c.waybillKey, c.key);
-        heldOrder = c.orderKey;
-        heldWaybill = c.waybillKey;
-      }
-    }
-    let decision: Decision = reasons.some((r) => r.severity === 'R') ? 'REJECT' : reasons.some((r) => r.severity === 'P') ? 'PENDING' : reasons.some((r) => r.severity === 'V') ? 'REVIEW' : 'RELEASE';
-    if (decision === 'REJECT') {
-      if (heldOrder) heldOrders.delete(heldOrder);
-      if (heldWaybill) heldWaybills.delete(heldWaybill);
-      heldOrder = heldWaybill = null;
-    }
-    let invtNo = c.prior?.invtNo ?? c.invtNo;
-    if (decision !== 'PENDING' && !c.prior?.decided) {
-      const cc = c.customsCode ?? '';
-      const n = (rank.get(cc) ?? 0) + 1;
-      rank.set(cc, n);
-      if (!invtNo) invtNo = `${cc}${c.appYear}E${doy}${String(n).padStart(8, '0')}`;
-    }
-    if (decision === 'RELEASE' && c.policy && invtNo) {
-      const seed = c.policy.randomSeed;
-      const hits = c.profiles.filter((p) => drawSelects(seed + p.id, invtNo as string, p.rate)).map((p) => p.id);
-      if (hits.length) add({ code: 'RISK_PROFILE', severity: 'I', detail: `profiles ${hits.join(',')}` });
-      if (c.valueBand) add({ code: 'VALUE_BAND', severity: 'I', detail: c.valueBand });
-      const base = c.policy.randomRates[c.tradeMode ?? ''];
-      if (base) {
-        const rate = c.ebcCode && ref.aeo.has(c.ebcCode) ? multiplyRates(base, c.policy.aeoFactor) : base;
-        if (drawSelects(seed, invtNo, rate)) add({ code: 'RANDOM_SAMPLE', severity: 'I', detail: `rate ${rate.text}` });
-      }
-      if (reasons.length) decision = 'INSPECT';
-    }
-    counts[decision] = (counts[decision] ?? 0) + 1;
-    const codes = [...new Set(reasons.map((r) => r.code))].sort();
-    out.push([
-      c.agentCode,
-      c.copNo,
-      decision === 'PENDING' && !c.prior?.decided && !c.invtNo ? null : (invtNo ?? null),
-      c.key,
-      STATUS[decision],
-      CHANNEL[decision],
-      codes.join(';'),
-      decision,
-      c.policy ? c.policy.id : null,
-      heldOrder,
-      heldWaybill,
-      c.invalid,
-      aged,
-    ]);
-  }
+  const counts = await settle(db, date, o.runId, versions, o.reference, policyOf);
+  if (cancelled) counts.CANCELLED = cancelled;
   lap('decide.settle');
-  // plain tables for the appender (it does not reach temp tables); replaced on every run
-  await db.run(`CREATE OR REPLACE TABLE m_settled (agent_code VARCHAR, cop_no VARCHAR, invt_no VARCHAR, list_key VARCHAR,
-    status_code INTEGER, channel VARCHAR, reasons VARCHAR, decision VARCHAR, policy_id VARCHAR, held_order VARCHAR, held_waybill VARCHAR,
-    invalid BOOLEAN, aged BOOLEAN)`);
-  await db.run(`CREATE OR REPLACE TABLE m_settled_reasons (agent_code VARCHAR, cop_no VARCHAR, reason VARCHAR, severity VARCHAR, detail VARCHAR)`);
-  await appendRows(db, 'm_settled', out);
-  await appendRows(db, 'm_settled_reasons', reasonRows);
-  // the checks' reasons with their evidence (P counted as R past the grace period), then the added ones
-  await db.run(`INSERT INTO decision_reasons
-    SELECT DATE ${lit(date)}, s.agent_code, s.cop_no, r.code, CASE WHEN s.aged AND r.severity = 'P' THEN 'R' ELSE r.severity END, r.detail
-    FROM m_settled s JOIN m_reasons r ON r.list_key = s.list_key WHERE NOT s.invalid
-    UNION ALL SELECT DATE ${lit(date)}, * FROM m_settled_reasons`);
-  await db.run(`INSERT INTO decisions
-    SELECT DATE ${lit(date)}, ${lit(o.runId)}, s.agent_code, s.cop_no, s.invt_no, d.trade_mode, d.customs_code, d.ebp_code, d.ebc_code, d.order_no,
-      d.logistics_code, d.logistics_no, s.decision, s.status_code, s.channel, CASE WHEN s.reasons = '' THEN []::VARCHAR[] ELSE string_split(s.reasons, ';') END,
-      CASE WHEN d.invalid THEN NULL ELSE v.value_cny END, s.policy_id, s.held_order, s.held_waybill
-    FROM m_settled s JOIN deciding d ON d.agent_code = s.agent_code AND d.cop_no = s.cop_no
-      LEFT JOIN m_values v ON v.list_key = s.list_key`);
-  lap('decide.write_decisions');
   await inspectionQueue(db, date);
   lap('decide.inspection_queue');
   await decideReturns(db, date, o);
@@ -694,12 +496,11 @@ async function decideReturns(db: Db, date: string, o: DecideOptions): Promise<vo
   for (let i = 0; i < accepted.length; i += 1000) await db.run(`INSERT INTO return_accepted_lines VALUES ${accepted.slice(i, i + 1000).join(',\n')}`);
 }
 
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Profile candidates and value-band hits of the deciding lists (RULES.md §6; draws come later). */
-async function riskInputs(db: Db, ref: Reference, byKey: Map<string, Candidate>): Promise<void> {
+/**
+ * Risk inputs of the deciding lists (RULES.md §6; the draws come in settle): s_prof, the profiles
+ * whose conditions a list meets; s_band, the lines outside their value band, one text per list.
+ */
+async function riskInputs(db: Db, ref: Reference): Promise<void> {
   await db.run(`CREATE OR REPLACE TEMP TABLE m_profiles (id VARCHAR, gcode_prefix VARCHAR, ebc_code VARCHAR, owner_code VARCHAR, country VARCHAR, trade_mode VARCHAR,
     customs_code VARCHAR, min_value_cny DECIMAL(19,5), max_value_cny DECIMAL(19,5), valid_from DATE, valid_to DATE)`);
   const d5 = (v: bigint | null) => (v === null ? 'NULL' : formatDecimal(v));
@@ -710,24 +511,25 @@ async function riskInputs(db: Db, ref: Reference, byKey: Map<string, Candidate>)
         `${d5(p.minValueCny)}, ${d5(p.maxValueCny)}, ${p.validFrom ? `DATE ${lit(p.validFrom)}` : 'NULL'}, ${p.validTo ? `DATE ${lit(p.validTo)}` : 'NULL'})`,
     );
   }
-  const rates = new Map(ref.riskProfiles.map((p) => [p.id, p.rate]));
-  const prof = await db.columns(`SELECT m.list_key, p.id FROM m_lists m JOIN m_profiles p ON
-      (p.gcode_prefix IS NULL OR EXISTS (SELECT 1 FROM m_list_lines l WHERE l.list_key = m.list_key AND starts_with(l.gcode, p.gcode_prefix)))
-      AND (p.ebc_code IS NULL OR p.ebc_code = m.ebc_code) AND (p.owner_code IS NULL OR p.owner_code = m.owner_code)
+  // the gcode condition first, as a join of lines and prefixes (a correlated EXISTS per list and
+  // profile was seconds at a million lists), then the list's own conditions
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_prof AS
+    WITH by_gcode AS (SELECT DISTINCT l.list_key, p.id FROM m_list_lines l JOIN m_profiles p ON p.gcode_prefix IS NOT NULL AND starts_with(l.gcode, p.gcode_prefix))
+    SELECT m.list_key, p.id FROM m_lists m LEFT JOIN m_values v USING (list_key) JOIN m_profiles p ON
+      (p.ebc_code IS NULL OR p.ebc_code = m.ebc_code) AND (p.owner_code IS NULL OR p.owner_code = m.owner_code)
       AND (p.country IS NULL OR p.country = m.country) AND (p.trade_mode IS NULL OR p.trade_mode = m.trade_mode)
       AND (p.customs_code IS NULL OR p.customs_code = m.customs_code)
-      AND (p.min_value_cny IS NULL OR (SELECT v.value_cny FROM m_values v WHERE v.list_key = m.list_key) >= p.min_value_cny)
-      AND (p.max_value_cny IS NULL OR (SELECT v.value_cny FROM m_values v WHERE v.list_key = m.list_key) <= p.max_value_cny)
+      AND (p.min_value_cny IS NULL OR v.value_cny >= p.min_value_cny) AND (p.max_value_cny IS NULL OR v.value_cny <= p.max_value_cny)
       AND (p.valid_from IS NULL OR CAST(m.app_time AS DATE) >= p.valid_from) AND (p.valid_to IS NULL OR CAST(m.app_time AS DATE) <= p.valid_to)
-    ORDER BY m.list_key, p.id`);
-  const [profKeys, profIds] = [prof.list_key ?? [], prof.id ?? []] as [string[], string[]];
-  for (let i = 0; i < profKeys.length; i++) byKey.get(profKeys[i] as string)?.profiles.push({ id: profIds[i] as string, rate: rates.get(profIds[i] as string) as Rate });
+      LEFT JOIN by_gcode g ON g.list_key = m.list_key AND g.id = p.id
+    WHERE p.gcode_prefix IS NULL OR g.id IS NOT NULL`);
   await db.run(`CREATE OR REPLACE TEMP TABLE m_bands (hs6 VARCHAR, country VARCHAR, min_cny DECIMAL(19,5), max_cny DECIMAL(19,5))`);
   for (const [k, b] of ref.valueBands) {
     const [hs6, country] = k.split('|') as [string, string];
     await db.run(`INSERT INTO m_bands VALUES (${lit(hs6)}, ${lit(country)}, ${d5(b.min)}, ${d5(b.max)})`);
   }
-  const bands = await db.columns(`SELECT l.list_key, string_agg(printf('gnum %s %s unit price %s CNY outside [%s, %s] for %s', l.gnum::VARCHAR, l.gcode,
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_band AS
+    SELECT l.list_key, string_agg(printf('gnum %s %s unit price %s CNY outside [%s, %s] for %s', l.gnum::VARCHAR, l.gcode,
         CAST(CAST(l.price * coalesce(r.cny_per_unit, 1) AS DECIMAL(38,2)) AS VARCHAR), b.min_cny::VARCHAR, b.max_cny::VARCHAR, l.country), '; ' ORDER BY l.gnum) AS detail
       FROM m_list_lines l JOIN m_lists m USING (list_key)
       JOIN m_bands b ON b.hs6 = left(l.gcode, 6) AND b.country = l.country
@@ -735,11 +537,181 @@ async function riskInputs(db: Db, ref: Reference, byKey: Map<string, Candidate>)
       WHERE (l.currency = '142' OR r.cny_per_unit IS NOT NULL)
         AND (l.price * coalesce(r.cny_per_unit, 1) < b.min_cny OR l.price * coalesce(r.cny_per_unit, 1) > b.max_cny)
       GROUP BY l.list_key`);
-  const [bandKeys, bandDetails] = [bands.list_key ?? [], bands.detail ?? []] as [string[], string[]];
-  for (let i = 0; i < bandKeys.length; i++) {
-    const c = byKey.get(bandKeys[i] as string);
-    if (c) c.valueBand = bandDetails[i] as string;
+}
+
+/**
+ * Settles the deciding lists in RULES.md order, set-based: reasons, the grace period, ownership of
+ * orders and waybills in (appTime, agentCode, copNo) order, the decision of §5, invtNo numbering
+ * and the risk draws of §6. Writes `decisions` and `decision_reasons` for the day.
+ *
+ * Ownership is first come, first served: a list that has no R reason yet claims its order and its
+ * waybill unless either is held (by an earlier day's list, or by a list earlier in this run that
+ * claimed it). A list that shares neither its order nor its waybill with another claimant of the
+ * run depends only on what earlier days hold, which SQL answers; the lists that share one form
+ * chains (A takes the order B wanted, so B does not take the waybill C wanted) and are walked in
+ * order in TypeScript. They are few: a list per reused order or waybill.
+ */
+async function settle(
+  db: Db,
+  date: string,
+  runId: string,
+  versions: readonly PolicyVersion[],
+  ref: Reference,
+  policyOf: (col: string) => string,
+): Promise<DayDecisions['counts']> {
+  const day = `DATE ${lit(date)}`;
+  const end = Date.UTC(+date.slice(0, 4), +date.slice(5, 7) - 1, +date.slice(8, 10)) / 1000 + 86_400;
+  const doy = String(Math.floor((end - 86_400 - Date.UTC(+date.slice(0, 4), 0, 1) / 1000) / 86_400) + 1).padStart(3, '0');
+
+  // what settling needs of the policy versions: grace period, seed, random rates with and without the AEO factor
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_policy (policy_id VARCHAR, grace_days INTEGER, seed VARCHAR)`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_random (policy_id VARCHAR, trade_mode VARCHAR, aeo BOOLEAN, threshold HUGEINT, rate_text VARCHAR)`);
+  for (const v of versions) {
+    await db.run(`INSERT INTO s_policy VALUES (${lit(v.id)}, ${v.graceDays}, ${lit(v.randomSeed)})`);
+    for (const [mode, base] of Object.entries(v.randomRates)) {
+      for (const aeo of [false, true]) {
+        const rate = aeo ? multiplyRates(base, v.aeoFactor) : base;
+        await db.run(`INSERT INTO s_random VALUES (${lit(v.id)}, ${lit(mode)}, ${aeo}, ${rateThreshold(rate)}, ${lit(rate.text)})`);
+      }
+    }
   }
+  await db.run(`CREATE OR REPLACE TABLE s_aeo (ebc_code VARCHAR)`); // a plain table: the appender does not reach temp ones
+  await appendRows(db, 's_aeo', [...ref.aeo.keys()].map((k) => [k]));
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_profile_rates (id VARCHAR, threshold HUGEINT)`);
+  for (const p of ref.riskProfiles) await db.run(`INSERT INTO s_profile_rates VALUES (${lit(p.id)}, ${rateThreshold(p.rate)})`);
+
+  // one row per deciding list, in settling order, with what the checks found
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_cand AS
+    WITH flags AS (SELECT list_key AS lid, bool_or(severity = 'R') AS r, bool_or(severity = 'P') AS p, bool_or(severity = 'V') AS v FROM m_reasons GROUP BY list_key),
+    base AS (
+      SELECT d.lid, d.agent_code, d.cop_no, d.customs_code, coalesce(epoch(d.app_time)::BIGINT, 0) AS app_s,
+        coalesce(strftime(d.app_time, '%Y'), '') AS app_year, nullif(d.invt_no, '') AS invt_no, d.invalid, d.trade_mode, d.ebp_code, d.ebc_code,
+        d.order_no, d.logistics_code, d.logistics_no, ${policyOf('d.app_time')} AS policy_id,
+        CASE WHEN NOT d.invalid AND o.order_no IS NOT NULL THEN d.ebp_code || '|' || d.ebc_code || '|' || d.order_no END AS order_key,
+        CASE WHEN NOT d.invalid AND w.logistics_no IS NOT NULL AND w.app_time >= d.app_time - to_days(mp.waybill_window_days)
+             THEN d.logistics_code || '|' || d.logistics_no END AS waybill_key,
+        p.invt_no AS prior_invt_no, coalesce(p.positive, false) AS prior_positive, coalesce(p.decided, false) AS prior_decided
+      FROM deciding d LEFT JOIN m_lists m ON m.list_key = d.lid
+        LEFT JOIN m_policy mp ON mp.policy_id = m.policy_id
+        LEFT JOIN m_orders o ON o.ebp_code = d.ebp_code AND o.ebc_code = d.ebc_code AND o.order_no = d.order_no
+        LEFT JOIN m_waybills w ON w.logistics_code = d.logistics_code AND w.logistics_no = d.logistics_no
+        LEFT JOIN prior p ON p.agent_code = d.agent_code AND p.cop_no = d.cop_no),
+    aged AS (
+      SELECT b.*, NOT b.invalid AND ${end} - b.app_s >= coalesce(sp.grace_days, 0) * 86400 AS aged,
+        coalesce(f.r, false) AS r_check, coalesce(f.p, false) AS p_check, coalesce(f.v, false) AS v_check, sp.seed
+      FROM base b LEFT JOIN flags f USING (lid) LEFT JOIN s_policy sp USING (policy_id))
+    SELECT *, invalid OR prior_positive OR r_check OR (aged AND p_check) AS pre_r
+    FROM aged`);
+
+  // ownership: what earlier days' lists hold, except the lists decided again today (their new
+  // decision says what they hold: a released list declared again ends DUPLICATE_LIST and frees its
+  // order and waybill, RULES.md §4, for the lists of this run too)
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_held AS
+    SELECT held_order, held_waybill, agent_code || '|' || cop_no AS holder FROM prior p
+    WHERE decision IN ('RELEASE', 'INSPECT', 'REVIEW') AND NOT EXISTS (SELECT 1 FROM deciding d WHERE d.agent_code = p.agent_code AND d.cop_no = p.cop_no)`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_claim AS
+    SELECT c.lid, c.order_key, c.waybill_key, ho.holder AS o_prior, hw.holder AS w_prior,
+      (c.order_key IS NOT NULL AND count(*) OVER (PARTITION BY c.order_key) > 1)
+        OR (c.waybill_key IS NOT NULL AND count(*) OVER (PARTITION BY c.waybill_key) > 1) AS shared
+    FROM s_cand c
+      LEFT JOIN (SELECT held_order, any_value(holder) AS holder FROM s_held WHERE held_order IS NOT NULL GROUP BY ALL) ho ON ho.held_order = c.order_key
+      LEFT JOIN (SELECT held_waybill, any_value(holder) AS holder FROM s_held WHERE held_waybill IS NOT NULL GROUP BY ALL) hw ON hw.held_waybill = c.waybill_key
+    WHERE NOT c.pre_r`);
+  await db.run(`CREATE OR REPLACE TABLE s_owner (lid INTEGER, o_holder VARCHAR, w_holder VARCHAR)`);
+  await db.run(`INSERT INTO s_owner SELECT lid, o_prior, w_prior FROM s_claim WHERE NOT shared`);
+  const chain = await db.columns(`SELECT c.lid, c.order_key, c.waybill_key, c.o_prior, c.w_prior, s.agent_code || '|' || s.cop_no AS list_key
+    FROM s_claim c JOIN s_cand s USING (lid) WHERE c.shared ORDER BY c.lid`);
+  if (chain.lid?.length) await appendRows(db, 's_owner', walkChains(chain));
+
+  // the decision before the risk draws, the invtNo numbering (per customs code, in settling order,
+  // for every list decided for the first time) and the draws (RELEASE only)
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_decided AS
+    WITH d0 AS (
+      SELECT c.*, ow.o_holder, ow.w_holder, ow.lid IS NOT NULL AND ow.o_holder IS NULL AND ow.w_holder IS NULL AS held,
+        CASE WHEN c.pre_r OR ow.o_holder IS NOT NULL OR ow.w_holder IS NOT NULL THEN 'REJECT'
+             WHEN c.p_check THEN 'PENDING' WHEN c.v_check THEN 'REVIEW' ELSE 'RELEASE' END AS decision0
+      FROM s_cand c LEFT JOIN s_owner ow USING (lid)),
+    numbered AS (
+      SELECT *, decision0 <> 'PENDING' AND NOT prior_decided AS numbered,
+        row_number() OVER (PARTITION BY coalesce(customs_code, ''), decision0 <> 'PENDING' AND NOT prior_decided ORDER BY lid) AS n
+      FROM d0)
+    SELECT * EXCLUDE (n),
+      coalesce(prior_invt_no, invt_no, CASE WHEN numbered THEN coalesce(customs_code, '') || app_year || 'E${doy}' || lpad(n::VARCHAR, 8, '0') END) AS invt_final
+    FROM numbered`);
+  const draw = (seed: string) => `('0x' || left(sha256(${seed} || d.invt_final), 16))::UBIGINT::HUGEINT`;
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_risk AS
+    WITH rel AS (SELECT * FROM s_decided d WHERE d.decision0 = 'RELEASE' AND d.policy_id IS NOT NULL AND d.invt_final IS NOT NULL)
+    SELECT d.lid, 'RISK_PROFILE' AS code, 'profiles ' || string_agg(h.id, ',' ORDER BY h.id) AS detail
+      FROM rel d JOIN s_prof h ON h.list_key = d.lid JOIN s_profile_rates r ON r.id = h.id
+      WHERE ${draw('d.seed || h.id')} < r.threshold GROUP BY d.lid
+    UNION ALL SELECT d.lid, 'VALUE_BAND', b.detail FROM rel d JOIN s_band b ON b.list_key = d.lid
+    UNION ALL SELECT d.lid, 'RANDOM_SAMPLE', 'rate ' || r.rate_text
+      FROM rel d JOIN s_random r ON r.policy_id = d.policy_id AND r.trade_mode = coalesce(d.trade_mode, '')
+        AND r.aeo = (coalesce(d.ebc_code, '') <> '' AND EXISTS (SELECT 1 FROM s_aeo a WHERE a.ebc_code = d.ebc_code))
+      WHERE ${draw('d.seed')} < r.threshold`);
+
+  // every reason: the checks' (P counted as R past the grace period), then those settling adds
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_reasons AS
+    SELECT c.lid, c.agent_code, c.cop_no, r.code, CASE WHEN c.aged AND r.severity = 'P' THEN 'R' ELSE r.severity END AS severity, r.detail
+      FROM s_cand c JOIN m_reasons r ON r.list_key = c.lid WHERE NOT c.invalid
+    UNION ALL SELECT lid, agent_code, cop_no, 'INVALID_RECORD', 'R', 'the list failed validation (see the quarantine)' FROM s_cand WHERE invalid
+    UNION ALL SELECT lid, agent_code, cop_no, 'DUPLICATE_LIST', 'R', agent_code || '|' || cop_no || ' was already decided and not cancelled'
+      FROM s_cand WHERE NOT invalid AND prior_positive
+    UNION ALL SELECT lid, agent_code, cop_no, 'ORDER_REUSED', 'R', 'order ' || order_key || ' is held by ' || o_holder FROM s_decided WHERE o_holder IS NOT NULL
+    UNION ALL SELECT lid, agent_code, cop_no, 'WAYBILL_REUSED', 'R', 'waybill ' || waybill_key || ' is held by ' || w_holder FROM s_decided WHERE w_holder IS NOT NULL
+    UNION ALL SELECT c.lid, c.agent_code, c.cop_no, r.code, 'I', r.detail FROM s_risk r JOIN s_cand c USING (lid)`);
+  await db.run(`INSERT INTO decision_reasons SELECT ${day}, * EXCLUDE (lid) FROM s_reasons`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_final AS
+    WITH codes AS (SELECT lid, list_sort(list_distinct(list(code))) AS reasons FROM s_reasons GROUP BY lid),
+    inspected AS (SELECT DISTINCT lid FROM s_risk)
+    SELECT d.*, CASE WHEN d.decision0 = 'RELEASE' AND i.lid IS NOT NULL THEN 'INSPECT' ELSE d.decision0 END AS decision,
+      coalesce(c.reasons, []::VARCHAR[]) AS reasons
+    FROM s_decided d LEFT JOIN inspected i USING (lid) LEFT JOIN codes c USING (lid)`);
+  await db.run(`INSERT INTO decisions
+    SELECT ${day}, ${lit(runId)}, f.agent_code, f.cop_no,
+      CASE WHEN f.decision = 'PENDING' AND NOT f.prior_decided AND f.invt_no IS NULL THEN NULL ELSE f.invt_final END,
+      f.trade_mode, f.customs_code, f.ebp_code, f.ebc_code, f.order_no, f.logistics_code, f.logistics_no, f.decision,
+      CASE f.decision ${Object.entries(STATUS).map(([k, v]) => `WHEN '${k}' THEN ${v}`).join(' ')} END,
+      CASE f.decision ${Object.entries(CHANNEL).filter(([, v]) => v).map(([k, v]) => `WHEN '${k}' THEN '${v}'`).join(' ')} END,
+      f.reasons, CASE WHEN f.invalid THEN NULL ELSE v.value_cny END, f.policy_id,
+      CASE WHEN f.held THEN f.order_key END, CASE WHEN f.held THEN f.waybill_key END
+    FROM s_final f LEFT JOIN m_values v ON v.list_key = f.lid`);
+  const n = await db.all(`SELECT decision, count(*)::INTEGER AS n FROM s_final GROUP BY ALL`);
+  for (const t of ['s_aeo', 's_owner']) await db.run(`DROP TABLE ${t}`); // the plain ones: nothing of settling is published
+  return Object.fromEntries(n.map((r) => [String(r.decision), Number(r.n)]));
+}
+
+/**
+ * The claimants that share an order or a waybill with another claimant, walked in settling order:
+ * a claimant takes both, or neither when either is held (by an earlier day's list or by an earlier
+ * claimant that took it). Returns (lid, order holder, waybill holder) rows for s_owner.
+ */
+function walkChains(c: Record<string, unknown[]>): (string | number | null)[][] {
+  const lid = c.lid as (bigint | number)[];
+  const orderKey = c.order_key as (string | null)[];
+  const waybillKey = c.waybill_key as (string | null)[];
+  const oPrior = c.o_prior as (string | null)[];
+  const wPrior = c.w_prior as (string | null)[];
+  const key = c.list_key as string[];
+  const orders = new Map<string, string>();
+  const waybills = new Map<string, string>();
+  for (let i = 0; i < lid.length; i++) {
+    if (orderKey[i] && oPrior[i]) orders.set(orderKey[i] as string, oPrior[i] as string);
+    if (waybillKey[i] && wPrior[i]) waybills.set(waybillKey[i] as string, wPrior[i] as string);
+  }
+  const out: (string | number | null)[][] = [];
+  for (let i = 0; i < lid.length; i++) {
+    const ok = orderKey[i];
+    const wk = waybillKey[i];
+    const oh = ok ? (orders.get(ok) ?? null) : null;
+    const wh = wk ? (waybills.get(wk) ?? null) : null;
+    if (oh === null && wh === null) {
+      if (ok) orders.set(ok, key[i] as string);
+      if (wk) waybills.set(wk, key[i] as string);
+    }
+    out.push([Number(lid[i]), oh, wh]);
+  }
+  return out;
 }
 
 export interface WhatIf {
