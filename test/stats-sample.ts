@@ -23,7 +23,7 @@ export async function statsSample(dir: string): Promise<{ db: Db; out: string }>
     await ingestDay(join(out, date), db, { threads: 2 });
     await db.transaction(async () => {
       await decideDay(db, { date, runId: `run-${date}`, ...o });
-      await computeStatistics(db, date, `run-${date}`, o);
+      await computeStatistics(db, date, `run-${date}`, { ...o, decided: date }); // as publishDay: reading decideDay's temp tables
     });
   }
   return { db, out };

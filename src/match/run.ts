@@ -186,10 +186,10 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   lap('decide.cancels');
 
   // the lists to decide today: a new winning version today, or pending since an earlier day; lid
-  // numbers them in settling order (appTime, agentCode, copNo) and is their key in every m_ and s_
-  // table (an integer joins much faster than the two codes)
+  // numbers them (in no particular order: sorting the wide rows cost seconds) and is their key in
+  // every m_ and s_ table (an integer joins much faster than the two codes)
   await db.run(`CREATE OR REPLACE TEMP TABLE deciding AS
-    SELECT row_number() OVER (ORDER BY coalesce(epoch(w.app_time)::BIGINT, 0), w.agent_code, w.cop_no)::INTEGER AS lid, w.* FROM w_lists w LEFT JOIN prior p USING (agent_code, cop_no)
+    SELECT row_number() OVER ()::INTEGER AS lid, w.* FROM w_lists w LEFT JOIN prior p USING (agent_code, cop_no)
     WHERE w.business_date = DATE ${lit(date)} OR p.decision = 'PENDING'`);
 
   // inputs of the checks
@@ -284,7 +284,6 @@ async function writeLedger(db: Db, date: string, runId: string): Promise<void> {
   const d = `DATE ${lit(date)}`;
   for (const h of HEADS) {
     const k = h.key.join(', ');
-    const on = h.key.map((c) => `x.${c} IS NOT DISTINCT FROM t.${c}`).join(' AND ');
     const current =
       h.type === 'list'
         ? `CASE WHEN EXISTS (SELECT 1 FROM decisions dd WHERE dd.business_date = ${d} AND dd.agent_code = t.agent_code AND dd.cop_no = t.cop_no AND dd.decision = 'PENDING') THEN 'pending' ELSE 'decided' END`
@@ -297,22 +296,27 @@ async function writeLedger(db: Db, date: string, runId: string): Promise<void> {
               : h.type === 'return'
                 ? `'decided'`
                 : `'open'`;
+    const same = (x: string) => h.key.map((c) => `${x}.${c} IS NOT DISTINCT FROM t.${c}`).join(' AND ');
+    // the winner of each key and the latest earlier appTime, each computed once and joined (as
+    // correlated subqueries they were seconds per record type at a million lists)
     await db.run(`INSERT INTO ledger
       WITH t AS (SELECT * FROM hist_${h.table} WHERE business_date = ${d}),
-      ranked AS (
-        SELECT x.*, row_number() OVER (PARTITION BY ${k} ORDER BY x.app_time DESC NULLS LAST, x.business_date DESC, x.source_file DESC, x.record_index DESC) AS rn
-        FROM hist_${h.table} x WHERE x.business_date <= ${d} AND x.record_valid AND x.app_status = '2'),
-      winner AS (SELECT * FROM ranked WHERE rn = 1)
+      winner AS MATERIALIZED (SELECT * FROM (
+        SELECT ${k}, x.app_type, x.source_file, x.record_index, x.business_date,
+          row_number() OVER (PARTITION BY ${k} ORDER BY x.app_time DESC NULLS LAST, x.business_date DESC, x.source_file DESC, x.record_index DESC) AS rn
+        FROM hist_${h.table} x WHERE x.business_date <= ${d} AND x.record_valid AND x.app_status = '2') WHERE rn = 1),
+      earlier AS (SELECT ${k}, max(x.app_time) AS app_time FROM hist_${h.table} x
+        WHERE x.business_date < ${d} AND x.record_valid AND x.app_status = '2' GROUP BY ALL)
       SELECT ${lit(runId)}, ${d}, ${lit(h.type)}, fate, count(*) FROM (
         SELECT CASE
           WHEN NOT t.record_valid THEN 'quarantined'
           WHEN t.app_status = '1' THEN 'draft'
-          WHEN EXISTS (SELECT 1 FROM hist_${h.table} x WHERE x.business_date < ${d} AND x.record_valid AND x.app_status = '2' AND ${on} AND x.app_time > t.app_time) THEN 'stale'
+          WHEN e.app_time > t.app_time THEN 'stale'
           WHEN t.app_type = '3' THEN 'deleted'
-          WHEN EXISTS (SELECT 1 FROM winner w WHERE ${h.key.map((c) => `w.${c} IS NOT DISTINCT FROM t.${c}`).join(' AND ')} AND w.app_type = '3') THEN 'deleted'
-          WHEN NOT EXISTS (SELECT 1 FROM winner w WHERE w.source_file = t.source_file AND w.record_index = t.record_index AND w.business_date = t.business_date) THEN 'superseded'
+          WHEN w.app_type = '3' THEN 'deleted'
+          WHEN w.source_file IS DISTINCT FROM t.source_file OR w.record_index IS DISTINCT FROM t.record_index OR w.business_date IS DISTINCT FROM t.business_date THEN 'superseded'
           ELSE ${current} END AS fate
-        FROM t) GROUP BY fate`);
+        FROM t LEFT JOIN winner w ON ${same('w')} LEFT JOIN earlier e ON ${same('e')}) GROUP BY fate`);
   }
   // open waybills that leave the reuse window today (their last day inside it was yesterday)
   await db.run(`INSERT INTO ledger
@@ -580,7 +584,7 @@ async function settle(
   await db.run(`CREATE OR REPLACE TEMP TABLE s_profile_rates (id VARCHAR, threshold HUGEINT)`);
   for (const p of ref.riskProfiles) await db.run(`INSERT INTO s_profile_rates VALUES (${lit(p.id)}, ${rateThreshold(p.rate)})`);
 
-  // one row per deciding list, in settling order, with what the checks found
+  // one row per deciding list with what the checks found (settling order is app_s, agent_code, cop_no)
   await db.run(`CREATE OR REPLACE TEMP TABLE s_cand AS
     WITH flags AS (SELECT list_key AS lid, bool_or(severity = 'R') AS r, bool_or(severity = 'P') AS p, bool_or(severity = 'V') AS v FROM m_reasons GROUP BY list_key),
     base AS (
@@ -620,24 +624,23 @@ async function settle(
   await db.run(`CREATE OR REPLACE TABLE s_owner (lid INTEGER, o_holder VARCHAR, w_holder VARCHAR)`);
   await db.run(`INSERT INTO s_owner SELECT lid, o_prior, w_prior FROM s_claim WHERE NOT shared`);
   const chain = await db.columns(`SELECT c.lid, c.order_key, c.waybill_key, c.o_prior, c.w_prior, s.agent_code || '|' || s.cop_no AS list_key
-    FROM s_claim c JOIN s_cand s USING (lid) WHERE c.shared ORDER BY c.lid`);
+    FROM s_claim c JOIN s_cand s USING (lid) WHERE c.shared ORDER BY s.app_s, s.agent_code, s.cop_no`);
   if (chain.lid?.length) await appendRows(db, 's_owner', walkChains(chain));
 
   // the decision before the risk draws, the invtNo numbering (per customs code, in settling order,
   // for every list decided for the first time) and the draws (RELEASE only)
   await db.run(`CREATE OR REPLACE TEMP TABLE s_decided AS
-    WITH d0 AS (
+    WITH d0 AS MATERIALIZED (
       SELECT c.*, ow.o_holder, ow.w_holder, ow.lid IS NOT NULL AND ow.o_holder IS NULL AND ow.w_holder IS NULL AS held,
         CASE WHEN c.pre_r OR ow.o_holder IS NOT NULL OR ow.w_holder IS NOT NULL THEN 'REJECT'
              WHEN c.p_check THEN 'PENDING' WHEN c.v_check THEN 'REVIEW' ELSE 'RELEASE' END AS decision0
       FROM s_cand c LEFT JOIN s_owner ow USING (lid)),
-    numbered AS (
-      SELECT *, decision0 <> 'PENDING' AND NOT prior_decided AS numbered,
-        row_number() OVER (PARTITION BY coalesce(customs_code, ''), decision0 <> 'PENDING' AND NOT prior_decided ORDER BY lid) AS n
-      FROM d0)
-    SELECT * EXCLUDE (n),
-      coalesce(prior_invt_no, invt_no, CASE WHEN numbered THEN coalesce(customs_code, '') || app_year || 'E${doy}' || lpad(n::VARCHAR, 8, '0') END) AS invt_final
-    FROM numbered`);
+    -- the numbering sorts narrow rows only: sorting the whole row cost seconds at a million lists
+    numbers AS (
+      SELECT lid, row_number() OVER (PARTITION BY coalesce(customs_code, '') ORDER BY app_s, agent_code, cop_no) AS n
+      FROM d0 WHERE decision0 <> 'PENDING' AND NOT prior_decided)
+    SELECT d0.*, coalesce(prior_invt_no, invt_no, CASE WHEN n IS NOT NULL THEN coalesce(customs_code, '') || app_year || 'E${doy}' || lpad(n::VARCHAR, 8, '0') END) AS invt_final
+    FROM d0 LEFT JOIN numbers USING (lid)`);
   const draw = (seed: string) => `('0x' || left(sha256(${seed} || d.invt_final), 16))::UBIGINT::HUGEINT`;
   await db.run(`CREATE OR REPLACE TEMP TABLE s_risk AS
     WITH rel AS (SELECT * FROM s_decided d WHERE d.decision0 = 'RELEASE' AND d.policy_id IS NOT NULL AND d.invt_final IS NOT NULL)

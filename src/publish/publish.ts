@@ -365,7 +365,7 @@ export async function publishDay(db: Db, o: PublishOptions): Promise<{ exitCode:
   await db.run(`DELETE FROM input_files WHERE business_date = ${d}`);
   await db.run(`INSERT INTO input_files SELECT ${d}, ${lit(o.runId)}, file, kind, bytes, record_type, status, detail FROM stg_files ORDER BY file`);
   lap('publish.quarantine');
-  await computeStatistics(db, o.date, o.runId, { reference: o.reference, policy: o.policy });
+  await computeStatistics(db, o.date, o.runId, { reference: o.reference, policy: o.policy, decided: o.date });
   lap('publish.statistics');
   const failures = await publishChecks(db, o.date);
   lap('publish.checks');

@@ -278,19 +278,31 @@ async function loadInputs(db: Db, d: string, o: { reference: Reference }): Promi
   for (let i = 0; i < rows.length; i += 500) await db.run(`INSERT INTO st_offices VALUES ${rows.slice(i, i + 500).join(', ')}`);
 }
 
-/** The day's decision rows with the facts the statistics need (one row per decisions row). */
-async function dayLists(db: Db, d: string): Promise<void> {
+/**
+ * The day's decision rows with the facts the statistics need (one row per decisions row). With
+ * `decided`, decideDay of this very day has just run in this connection: its current orders,
+ * waybills and lists (temp tables w_orders, w_waybills, w_lists, computed by the same winnersSql)
+ * are read instead of being computed again, which was most of the statistics' time at a million
+ * lists.
+ */
+async function dayLists(db: Db, d: string, decided: boolean): Promise<void> {
   // the current orders and waybills (keys and appTime are all the statistics read of them)
-  await db.run(`CREATE OR REPLACE TEMP TABLE st_w_orders AS ${winnersSql(d, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', 'h.ebp_code, h.ebc_code, h.order_no, h.app_time')}`);
-  await db.run(`CREATE OR REPLACE TEMP TABLE st_w_waybills AS ${winnersSql(d, 'waybills', ['logistics_code', 'logistics_no'], undefined, 'h.logistics_code, h.logistics_no, h.app_time')}`);
-  await db.run(`CREATE OR REPLACE TEMP TABLE st_lists AS
-    WITH keys AS (SELECT DISTINCT agent_code, cop_no FROM decisions WHERE business_date = ${d}),
-    -- the list version the matcher decided: latest non-draft version up to the day (match/run.ts w_lists)
-    v AS (SELECT * EXCLUDE (rn) FROM (
+  await db.run(`CREATE OR REPLACE TEMP TABLE st_w_orders AS ${decided ? 'SELECT ebp_code, ebc_code, order_no, app_time FROM w_orders' : winnersSql(d, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', 'h.ebp_code, h.ebc_code, h.order_no, h.app_time')}`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE st_w_waybills AS ${decided ? 'SELECT logistics_code, logistics_no, app_time FROM w_waybills' : winnersSql(d, 'waybills', ['logistics_code', 'logistics_no'], undefined, 'h.logistics_code, h.logistics_no, h.app_time')}`);
+  // the list version the matcher decided: latest non-draft version up to the day. w_lists holds it
+  // for every key but those whose winner is a valid delete; those few are ranked here.
+  const ranked = (keys: string) => `SELECT * EXCLUDE (rn) FROM (
         SELECT h.agent_code, h.cop_no, h.app_time, h.country, h.statistics_flag,
           row_number() OVER (PARTITION BY h.agent_code, h.cop_no ORDER BY h.app_time DESC NULLS LAST, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
-        FROM hist_lists h SEMI JOIN keys k ON k.agent_code = h.agent_code AND k.cop_no = h.cop_no
-        WHERE h.business_date <= ${d} AND coalesce(h.app_status, '') <> '1') WHERE rn = 1),
+        FROM hist_lists h SEMI JOIN ${keys} k ON k.agent_code = h.agent_code AND k.cop_no = h.cop_no
+        WHERE h.business_date <= ${d} AND coalesce(h.app_status, '') <> '1') WHERE rn = 1`;
+  const versions = decided
+    ? `SELECT agent_code, cop_no, app_time, country, statistics_flag FROM w_lists
+       UNION ALL ${ranked('(SELECT * FROM keys ANTI JOIN w_lists w ON w.agent_code = keys.agent_code AND w.cop_no = keys.cop_no)')}`
+    : ranked('keys');
+  await db.run(`CREATE OR REPLACE TEMP TABLE st_lists AS
+    WITH keys AS (SELECT DISTINCT agent_code, cop_no FROM decisions WHERE business_date = ${d}),
+    v AS (${versions}),
     earlier_pending AS (SELECT DISTINCT agent_code, cop_no FROM decisions WHERE business_date < ${d} AND decision = 'PENDING')
     SELECT dd.agent_code, dd.cop_no, dd.decision, dd.reasons, dd.value_cny, dd.held_order, dd.held_waybill,
       coalesce(nullif(trim(dd.trade_mode), ''), '(none)') AS trade_mode,
@@ -320,12 +332,12 @@ const mix = `count(*) FILTER (WHERE decision = 'RELEASE'), count(*) FILTER (WHER
   count(*) FILTER (WHERE decision = 'REJECT'), count(*) FILTER (WHERE decision = 'PENDING'), count(*) FILTER (WHERE decision = 'CANCELLED')`;
 
 /** Writes every table but stats_change for the day into `t(table)` (the real tables, or temp copies). */
-async function computeInto(db: Db, date: string, runId: string, policy: Policy, t: (x: StatsTable) => string): Promise<void> {
+async function computeInto(db: Db, date: string, runId: string, policy: Policy, t: (x: StatsTable) => string, decided = false): Promise<void> {
   const d = `DATE ${lit(date)}`;
   const head = `${d}, ${lit(runId)}`;
   // end of the business day, as epoch seconds of the wall-clock time (timestamps are CST without zone)
   const end = `epoch(${d} + INTERVAL 1 DAY)::BIGINT`;
-  await dayLists(db, d);
+  await dayLists(db, d, decided);
 
   const dims: [string, string, string][] = [
     ['trade_mode', 'trade_mode', 'NULL'],
@@ -452,9 +464,10 @@ const TEMP_STATS: readonly StatsTable[] = STATS_TABLES.filter((x) => x !== 'stat
 /**
  * Writes the RULES.md §10 statistics of business day `date` into the stats_* tables (creating them
  * if needed), replacing the day's earlier rows. Runs inside the caller's transaction: it never
- * begins or commits one. Needs `decisions` (and the `hist_*` tables) of the day.
+ * begins or commits one. Needs `decisions` (and the `hist_*` tables) of the day. `decided`: the
+ * date decideDay has just decided in this connection, whose temp tables can be read (publishDay).
  */
-export async function computeStatistics(db: Db, date: string, runId: string, o: { reference: Reference; policy: Policy }): Promise<void> {
+export async function computeStatistics(db: Db, date: string, runId: string, o: { reference: Reference; policy: Policy; decided?: string }): Promise<void> {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new RangeError(`computeStatistics: ${JSON.stringify(date)} is not a date written YYYY-MM-DD`);
   const d = `DATE ${lit(date)}`;
   for (const x of STATS_TABLES) {
@@ -462,7 +475,7 @@ export async function computeStatistics(db: Db, date: string, runId: string, o: 
     await db.run(`DELETE FROM ${x} WHERE business_date = ${d}`);
   }
   await loadInputs(db, d, o);
-  await computeInto(db, date, runId, o.policy, (x) => x);
+  await computeInto(db, date, runId, o.policy, (x) => x, o.decided === date);
 
   // change against the previous business day present in decisions
   const prev = await db.all(`SELECT strftime(max(business_date), '%Y-%m-%d') AS p FROM decisions WHERE business_date < ${d}`);
