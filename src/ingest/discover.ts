@@ -28,7 +28,15 @@ export interface DayFile {
 
 const TABLES = new Map(RECORD_SPECS.map((s) => [s.table, s.name]));
 
-/** Reads up to `n` bytes from the start of a file, gunzipping a gzip file as far as it goes. */
+/** Most bytes the sniffed start of a gzip file may inflate to (CEB XML compresses ~10:1). */
+const SNIFF_INFLATE_MAX = 8 * 1024 * 1024;
+
+/**
+ * Reads up to `n` bytes from the start of a file, gunzipping a gzip file as far as it goes. What
+ * the first `n` compressed bytes inflate to is capped (`SNIFF_INFLATE_MAX`; a gzip bomb's would be
+ * ~1000 times `n`): beyond it only the first gzip member is inflated, or the root is left unsniffed
+ * (the reader judges the file either way).
+ */
 function head(path: string, n = 64 * 1024): Buffer {
   const fd = openSync(path, 'r');
   try {
@@ -37,11 +45,11 @@ function head(path: string, n = 64 * 1024): Buffer {
     const b = buf.subarray(0, got);
     if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) {
       try {
-        return gunzipSync(b, { finishFlush: 2 /* Z_SYNC_FLUSH: accept a truncated stream */ }).subarray(0, n);
+        return gunzipSync(b, { finishFlush: 2 /* Z_SYNC_FLUSH: accept a truncated stream */, maxOutputLength: SNIFF_INFLATE_MAX }).subarray(0, n);
       } catch {
         // a gzip header with a broken body: try the raw deflate payload after the 10-byte header
         try {
-          return inflateRawSync(b.subarray(10), { finishFlush: 2 }).subarray(0, n);
+          return inflateRawSync(b.subarray(10), { finishFlush: 2, maxOutputLength: SNIFF_INFLATE_MAX }).subarray(0, n);
         } catch {
           return Buffer.alloc(0);
         }

@@ -6,11 +6,11 @@
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { RECORD_SPECS, recordSpec, type RecordTypeName } from '../spec/fields.js';
-import { stagingDDL } from '../spec/schema.js';
-import type { Db } from '../db/duck.js';
+import { stagingDDL, stagingTable } from '../spec/schema.js';
+import { appendRows, type Db } from '../db/duck.js';
 import { appendBatch } from '../db/load.js';
 import { discover, type DayFile } from './discover.js';
-import type { ParseResult, ParseTask } from './parse-file.js';
+import type { ParseResult, ParseTask, StreamedPart } from './parse-file.js';
 import { runPool } from './pool.js';
 import type { QuarantineRow } from './records.js';
 import { ingestTabularSql, TabularSqlError } from './tabular-sql.js';
@@ -79,16 +79,15 @@ export const FILES_DDL = `CREATE OR REPLACE TABLE stg_files (${FILES_COLUMNS}\n)
 
 /** A SQL string literal; a NUL (which would end the statement's text) as chr(0). */
 const q = (v: string | null) => (v === null ? 'NULL' : `'${v.replace(/'/g, "''").replace(/\0/g, "' || chr(0) || '")}'`);
-const n = (v: number | null) => (v === null ? 'NULL' : String(v));
 
+/** Quarantine rows through an appender: a file of invalid records can bring millions (SQL text did 13k a second). */
 async function insertQuarantine(db: Db, rows: readonly QuarantineRow[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += 500) {
-    const values = rows
-      .slice(i, i + 500)
-      .map((r) => `(${q(r.file)}, ${q(r.messageGuid)}, ${n(r.recordIndex)}, ${q(r.recordType)}, ${q(r.businessKey)}, ${q(r.field)}, ${q(r.code)}, ${q(r.detail)})`)
-      .join(',\n');
-    await db.run(`INSERT INTO stg_quarantine VALUES ${values}`);
-  }
+  if (rows.length === 0) return;
+  await appendRows(
+    db,
+    'stg_quarantine',
+    rows.map((r) => [r.file, r.messageGuid, r.recordIndex, r.recordType, r.businessKey, r.field, r.code, r.detail]),
+  );
 }
 
 async function insertFile(db: Db, f: DayFile, status: string, detail: string, recordType: string | null): Promise<void> {
@@ -160,6 +159,25 @@ async function ingestDayOnce(dayDir: string, db: Db, o: IngestOptions, byReferen
     o.onProgress?.({ files: done, filesTotal: tasks.length, bytes: result.bytes, bytesTotal, records });
   };
 
+  // parts of a file streamed by its worker while it reads (see pool.ts): staged at once, dropped
+  // again if the file ends malformed; the ledger counts come with the file's result
+  const streamedFindings = new Map<string, number>();
+  const onPart = async (file: string, part: StreamedPart) => {
+    if (part.kind === 'batch') await appendBatch(db, recordSpec(part.type), part.ipc);
+    else {
+      await insertQuarantine(db, part.rows);
+      result.quarantineRows += part.rows.length;
+      streamedFindings.set(file, (streamedFindings.get(file) ?? 0) + part.rows.length);
+    }
+  };
+  const onDiscard = async (file: string) => {
+    for (const spec of RECORD_SPECS) await db.run(`DELETE FROM ${stagingTable(spec)} WHERE source_file = ${q(file)}`);
+    await db.run(`DELETE FROM stg_quarantine WHERE file = ${q(file)}`);
+    result.quarantineRows -= streamedFindings.get(file) ?? 0;
+    streamedFindings.delete(file);
+    o.log?.debug({ file }, 'streamed rows of the file dropped');
+  };
+
   // tabular files by SQL on this connection first; what it hands back goes to the parse workers
   const viaSql = o.tabular === 'reference' ? [] : tasks.filter((t) => t.kind !== 'xml' && !byReference.has(t.name));
   const poolTasks = tasks.filter((t) => !viaSql.includes(t));
@@ -181,6 +199,8 @@ async function ingestDayOnce(dayDir: string, db: Db, o: IngestOptions, byReferen
       maxConsecutiveFailures: o.maxConsecutiveFailures ?? 8,
       workerHeapMb: o.workerHeapMb ?? 768,
       onResult,
+      onPart,
+      onDiscard,
     });
   });
   result.ledger = [...counts.values()];

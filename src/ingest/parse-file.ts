@@ -2,7 +2,15 @@
  * The work of one parse task, run inside a pool worker: one file in, Arrow batches per record
  * type and quarantine rows out, packed into one transferable buffer. A malformed file yields no
  * batch, only its MALFORMED_MESSAGE row (RULES.md §3: quarantined whole).
+ *
+ * Streaming: when the pool gives the task a `port`, finished batches and quarantine rows leave
+ * through it while the file is read (`StreamedPart`), and reading waits while the loader is
+ * `STREAM_WINDOW` parts behind, so that a worker holds a bounded amount of a file whatever its size
+ * (a 1 GB message held ~480 MB of batches, packed into a second copy, before this). The pool stages
+ * them as they come and drops them again when the file ends malformed or the reader starts a second
+ * attempt (`attempt`). Without a port (tests, benchmarks) everything comes back in the ParseResult.
  */
+import type { MessagePort } from 'node:worker_threads';
 import { recordSpec, tabularColumns, type RecordTypeName } from '../spec/fields.js';
 import { BatchBuilder } from './batch.js';
 import type { FileKind } from './discover.js';
@@ -23,7 +31,22 @@ export interface ParseTask {
   recordType?: RecordTypeName | null;
   /** File size, for the time limit. */
   bytes?: number;
+  /** Set by the pool (transferred to the worker): where finished parts are streamed (see the header). */
+  port?: MessagePort;
 }
+
+/**
+ * What a worker streams through `ParseTask.port` while it reads a file. `attempt` counts the
+ * reader's passes over the file: the parts of an earlier pass are void once a later one starts.
+ */
+export type StreamedPart =
+  | { attempt: number; kind: 'batch'; type: RecordTypeName; rows: number; ipc: Uint8Array }
+  | { attempt: number; kind: 'quarantine'; rows: QuarantineRow[] };
+
+/** Parts a worker may have sent that the loader has not acknowledged yet; reading waits beyond it. */
+export const STREAM_WINDOW = 4;
+/** Quarantine rows a worker keeps before it streams them. */
+const STREAM_QUARANTINE_ROWS = 4096;
 
 export interface Counts {
   /** rows read */
@@ -43,14 +66,67 @@ export interface ParseResult {
   quarantine: QuarantineRow[];
   /** The worker thread that parsed it (for the logs). */
   worker?: number;
+  /**
+   * Streaming only: how many parts were sent through the port before this result (all attempts),
+   * and the attempt this result belongs to. Parts of other attempts, and every part of a file
+   * whose status is not 'ok', are to be dropped.
+   */
+  streamed?: number;
+  attempt?: number;
+}
+
+/** The worker's side of a task's port: sends parts, counts the acknowledgements, paces the reader. */
+class PartSender {
+  sent = 0;
+  private unacked = 0;
+  private wake: (() => void) | null = null;
+  private readonly onAck = (): void => {
+    this.unacked--;
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  };
+
+  constructor(private readonly port: MessagePort) {
+    port.on('message', this.onAck);
+  }
+
+  send(part: StreamedPart): void {
+    this.sent++;
+    this.unacked++;
+    this.port.postMessage(part, part.kind === 'batch' ? [part.ipc.buffer as ArrayBuffer] : []);
+  }
+
+  /** Resolves once the loader is less than STREAM_WINDOW parts behind. */
+  async pace(): Promise<void> {
+    while (this.unacked >= STREAM_WINDOW) await new Promise<void>((resolve) => (this.wake = resolve));
+  }
+
+  close(): void {
+    this.port.off('message', this.onAck);
+    this.port.unref();
+  }
 }
 
 class Collector {
   private readonly builders = new Map<RecordTypeName, BatchBuilder>();
   readonly batches: ParseResult['batches'] = [];
   readonly counts: ParseResult['counts'] = {};
-  readonly quarantine: QuarantineRow[] = [];
-  constructor(private readonly batchRows: number) {}
+  quarantine: QuarantineRow[] = [];
+  constructor(
+    private readonly batchRows: number,
+    /** Where finished batches and quarantine rows go while reading (streaming), else kept here. */
+    private readonly sender: PartSender | null = null,
+    private readonly attempt = 1,
+  ) {}
+
+  findings(rows: readonly QuarantineRow[]): void {
+    for (const r of rows) this.quarantine.push(r);
+    if (this.sender && this.quarantine.length >= STREAM_QUARANTINE_ROWS) {
+      this.sender.send({ attempt: this.attempt, kind: 'quarantine', rows: this.quarantine });
+      this.quarantine = [];
+    }
+  }
 
   add(type: RecordTypeName, row: Record<string, unknown>): void {
     let b = this.builders.get(type);
@@ -62,7 +138,12 @@ class Collector {
     const c = (this.counts[type] ??= { read: 0, invalid: 0 });
     c.read++;
     if (row.record_valid === false) c.invalid++;
-    if (b.length >= this.batchRows) this.batches.push({ type, rows: b.length, ipc: b.finish() });
+    if (b.length >= this.batchRows) {
+      const rows = b.length;
+      const ipc = b.finish();
+      if (this.sender) this.sender.send({ attempt: this.attempt, kind: 'batch', type, rows, ipc });
+      else this.batches.push({ type, rows, ipc });
+    }
   }
 
   flush(): void {
@@ -84,9 +165,21 @@ function malformed(task: ParseTask, detail: string, messageGuid: string | null, 
 }
 
 export async function parseFile(task: ParseTask): Promise<ParseResult> {
+  const sender = task.port ? new PartSender(task.port) : null;
+  let attempt = 0;
+  try {
+    const r = await parseWith(task, sender, () => ++attempt);
+    return sender ? { ...r, streamed: sender.sent, attempt } : r;
+  } finally {
+    sender?.close();
+  }
+}
+
+async function parseWith(task: ParseTask, sender: PartSender | null, nextAttempt: () => number): Promise<ParseResult> {
+  const pace = sender ? () => sender.pace() : undefined;
   if (task.kind === 'xml') {
     const read = async (type: RecordTypeName | null) => {
-      const c = new Collector(task.batchRows ?? 16_384);
+      const c = new Collector(task.batchRows ?? 16_384, sender, nextAttempt());
       const outcome = await readCebXml(
         task.path,
         (e) => {
@@ -95,10 +188,11 @@ export async function parseFile(task: ParseTask): Promise<ParseResult> {
           c.add(type, r.head);
           const lineType = recordSpec(type).lines;
           if (lineType) for (const l of r.lines) c.add(lineType, l);
-          c.quarantine.push(...r.quarantine);
+          c.findings(r.quarantine);
         },
         task.caps ?? DEFAULT_XML_CAPS,
         task.parser ?? 'fast',
+        pace,
       );
       return { c, outcome };
     };
@@ -111,14 +205,21 @@ export async function parseFile(task: ParseTask): Promise<ParseResult> {
     c.flush();
     return { file: task.name, status: 'ok', detail: outcome.root, messageGuid: outcome.messageGuid, recordType: outcome.recordType, counts: c.counts, batches: c.batches, quarantine: c.quarantine };
   }
-  const col = new Collector(task.batchRows ?? 16_384);
+  const col = new Collector(task.batchRows ?? 16_384, sender, nextAttempt());
   const type = task.recordType;
   if (!type) return malformed(task, 'the file name names no record type', null, null);
-  const res = await readTabular(task.path, task.kind, tabularColumns(recordSpec(type)), recordSpec(type), (raw, index) => {
-    const r = tabularRow(type, raw, { file: task.name, messageGuid: null, recordIndex: index });
-    col.add(type, r.row);
-    col.quarantine.push(...r.quarantine);
-  });
+  const res = await readTabular(
+    task.path,
+    task.kind,
+    tabularColumns(recordSpec(type)),
+    recordSpec(type),
+    (raw, index) => {
+      const r = tabularRow(type, raw, { file: task.name, messageGuid: null, recordIndex: index });
+      col.add(type, r.row);
+      col.findings(r.quarantine);
+    },
+    pace,
+  );
   if (res.status === 'malformed') return malformed(task, res.detail, null, type);
   col.flush();
   return { file: task.name, status: 'ok', detail: res.detail, messageGuid: null, recordType: type, counts: col.counts, batches: col.batches, quarantine: col.quarantine };

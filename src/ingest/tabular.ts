@@ -29,6 +29,24 @@ export function asText(col: string, type: string): string {
   return `CAST(${c} AS VARCHAR)`;
 }
 
+/**
+ * DuckDB's error about a file, in one line: its first line, plus for a CSV error the line that
+ * says what is wrong (the first line only gives "CSV Error on Line: N"; the message goes on with
+ * the offending line itself, which may be megabytes long and is never copied).
+ */
+export function readError(e: unknown): string {
+  const lines = (e instanceof Error ? e.message : String(e)).split('\n');
+  const first = cut((lines[0] ?? '').trim(), 240);
+  if (!/CSV Error on Line/.test(first)) return first;
+  const why = lines.map((l) => l.trim()).find((l) => CSV_WHY.test(l));
+  return why ? `${first}: ${cut(why, 160)}` : first;
+}
+
+const cut = (s: string, max: number) => (s.length > max ? `${s.slice(0, max)}…` : s);
+
+/** The explaining lines of DuckDB's CSV errors. */
+const CSV_WHY = /^(Maximum line size of \d+ bytes exceeded|Expected Number of Columns|Value with unterminated quote|Invalid unicode|Could not convert)/;
+
 export type TabularOutcome = { status: 'ok'; detail: string; rows: number } | { status: 'malformed'; detail: string };
 
 export type ColumnPlan =
@@ -46,13 +64,17 @@ export function planColumns(described: readonly { name: string; type: string }[]
   return { ok: true, present, detail: unknown.length ? `columns ignored: ${unknown.join(', ')}` : '' };
 }
 
-/** Reads a CSV/Parquet file row by row; `onRow` gets the raw CEB text per column and the 1-based row number. */
+/**
+ * Reads a CSV/Parquet file row by row; `onRow` gets the raw CEB text per column and the 1-based row
+ * number. `pace`, when given, is awaited before each chunk of rows (the caller's back-pressure).
+ */
 export async function readTabular(
   path: string,
   kind: FileKind,
   columns: readonly string[],
   spec: RecordSpec,
   onRow: (raw: RawRecord, index: number) => void,
+  pace?: () => Promise<void>,
 ): Promise<TabularOutcome> {
   const db = await DuckDBInstance.create(':memory:', { threads: '1' });
   const con = await db.connect();
@@ -62,7 +84,7 @@ export async function readTabular(
       const d = await con.runAndReadAll(`DESCRIBE SELECT * FROM ${source(path, kind)}`);
       described = d.getRowObjectsJS().map((r) => ({ name: String(r.column_name), type: String(r.column_type) }));
     } catch (e) {
-      return { status: 'malformed', detail: `cannot read ${kind}: ${(e as Error).message.split('\n')[0]}` };
+      return { status: 'malformed', detail: `cannot read ${kind}: ${readError(e)}` };
     }
     const plan = planColumns(described, columns, spec);
     if (!plan.ok) return { status: 'malformed', detail: plan.detail };
@@ -72,6 +94,7 @@ export async function readTabular(
     try {
       const result = await con.stream(`SELECT ${exprs.join(', ')} FROM ${source(path, kind)}`);
       for await (const chunk of result.yieldRowsJs()) {
+        if (pace) await pace();
         for (const values of chunk) {
           const raw: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
           for (let i = 0; i < columns.length; i++) {
@@ -82,7 +105,7 @@ export async function readTabular(
         }
       }
     } catch (e) {
-      return { status: 'malformed', detail: `cannot read ${kind} at row ${rows + 1}: ${(e as Error).message.split('\n')[0]}` };
+      return { status: 'malformed', detail: `cannot read ${kind} at row ${rows + 1}: ${readError(e)}` };
     }
     if (rows === 0) return { status: 'malformed', detail: 'no business record (the file has no rows)' };
     return { status: 'ok', detail: plan.detail, rows };

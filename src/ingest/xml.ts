@@ -95,14 +95,17 @@ export type XmlFileOutcome =
  * Reads one CEB message. `onEntity` is called once per business entity, in document order, as soon
  * as the entity has been read; if the outcome is `malformed`, the caller must discard the entities
  * already delivered (the file is quarantined whole). `parser` picks the entity reader (layer 4
- * above). Resolves with the outcome; rejects only on programmer errors (bad caps, an unknown
- * parser) or when `onEntity` throws (that error is passed through).
+ * above). `pace`, when given, is awaited before each piece of input is read: the caller's
+ * back-pressure (the parse worker waits there for the loader). Resolves with the outcome; rejects
+ * only on programmer errors (bad caps, an unknown parser) or when `onEntity` throws (that error is
+ * passed through).
  */
 export async function readCebXml(
   source: string | Readable,
   onEntity: (e: RawEntity) => void,
   caps: XmlCaps = DEFAULT_XML_CAPS,
   parser: XmlParserKind = 'fast',
+  pace?: () => Promise<void>,
 ): Promise<XmlFileOutcome> {
   checkCaps(caps);
   if (parser !== 'fast' && parser !== 'reference') throw new RangeError(`readCebXml: unknown parser ${String(parser)}`);
@@ -114,6 +117,7 @@ export async function readCebXml(
     const raw = input[Symbol.asyncIterator]() as AsyncIterator<unknown>;
     let rawBytes = 0;
     const nextRaw = async (): Promise<Uint8Array | null> => {
+      if (pace) await pace();
       let r: IteratorResult<unknown>;
       try {
         r = await raw.next();
@@ -182,7 +186,7 @@ export async function readCebXml(
         text = decoder.decode(chunk, { stream: true });
       } catch {
         const at = invalidUtf8Offset(tail, chunk);
-        throw new Malformed(`invalid UTF-8 ${at >= 0 ? `at byte ${offset + at}` : `in bytes ${offset}..${offset + chunk.length}`}`);
+        throw new Malformed(`invalid UTF-8 ${at !== null ? `at byte ${offset + at}` : `in bytes ${offset}..${offset + chunk.length}`}`);
       }
       tail = chunk.length >= 3 ? chunk.subarray(chunk.length - 3) : concatBytes(tail, chunk).slice(-3);
       offset += chunk.length;
@@ -251,11 +255,11 @@ function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 /**
- * Offset in `chunk` of the first invalid UTF-8 sequence, or -1 when it cannot be placed (it starts
- * in an earlier chunk or runs past the end). `tail` is the end of the previous chunk, used to skip a
- * sequence that started there.
+ * Offset from the start of `chunk` of the first invalid UTF-8 sequence — negative when the sequence
+ * starts in `tail`, the end of the previous chunk (a lead byte whose continuation is missing at the
+ * start of this one) — or null when it cannot be placed (it runs past the end).
  */
-function invalidUtf8Offset(tail: Uint8Array, chunk: Uint8Array): number {
+function invalidUtf8Offset(tail: Uint8Array, chunk: Uint8Array): number | null {
   const b = concatBytes(tail, chunk);
   let i = 0;
   // Resynchronise: skip continuation bytes at the very start (they belong to an earlier sequence).
@@ -278,15 +282,15 @@ function invalidUtf8Offset(tail: Uint8Array, chunk: Uint8Array): number {
       need = 3;
       if (c === 0xf0) lo = 0x90;
       if (c === 0xf4) hi = 0x8f;
-    } else return Math.max(0, i - tail.length);
+    } else return i - tail.length;
     for (let k = 1; k <= need; k++) {
-      if (i + k >= b.length) return -1;
+      if (i + k >= b.length) return null;
       const d = b[i + k]!;
-      if (k === 1 ? d < lo || d > hi : (d & 0xc0) !== 0x80) return Math.max(0, i - tail.length);
+      if (k === 1 ? d < lo || d > hi : (d & 0xc0) !== 0x80) return i - tail.length;
     }
     i += need + 1;
   }
-  return -1;
+  return null;
 }
 
 // ---- characters and names --------------------------------------------------------------------------
