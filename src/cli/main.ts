@@ -21,6 +21,7 @@ import { exportDay } from '../publish/export.js';
 import { writeReceipts } from '../publish/receipts.js';
 import { writeReport } from '../report/report.js';
 import { timer, type StageTiming } from '../util/timer.js';
+import { faultPoint } from '../util/fault.js';
 import { runBench } from '../bench/index.js';
 import { makeProgress } from './progress.js';
 
@@ -323,9 +324,12 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
         }));
         faultPoint('commit');
       });
+      // committed, not yet checkpointed: the day must survive a kill here whole (WAL replay)
+      faultPoint('committed');
     } catch (e) {
       const checks = e instanceof ChecksFailed;
-      const code = checks ? EXIT.CHECKS_FAILED : EXIT.CRASH;
+      // the code the command will exit with (main maps the error), so that `runs` says the same
+      const code = checks ? EXIT.CHECKS_FAILED : exitCodeOf(e);
       try {
         await recordRun(db, { ...base, status: checks ? 'checks_failed' : 'failed', exitCode: code, policyId: null, message: (e as Error).message.slice(0, 2000) });
       } catch (e2) {
@@ -406,11 +410,6 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
     progress.stop();
     db.close();
   }
-}
-
-/** DECLMATCH_FAULT_INJECT=kill:<point>: SIGKILL this process at that point (tests of atomic publish). */
-function faultPoint(point: string): void {
-  if (process.env.DECLMATCH_FAULT_INJECT === `kill:${point}`) process.kill(process.pid, 'SIGKILL');
 }
 
 export function buildProgram(): Command {
@@ -646,24 +645,22 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
       return EXIT.USAGE;
     }
-    if (err instanceof DeclmatchError) {
-      process.stderr.write(`declmatch: ${err.message}\n`);
-      return err.exitCode;
-    }
-    if (err instanceof PolicyError) {
-      process.stderr.write(`declmatch: ${err.message}\n`);
-      return EXIT.DATA;
-    }
-    if (err instanceof RangeError) {
-      process.stderr.write(`declmatch: ${err.message}\n`);
-      return EXIT.USAGE;
-    }
-    const e = err as NodeJS.ErrnoException;
-    if (e && typeof e.code === 'string' && ['ENOSPC', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'EMFILE', 'ENOTDIR', 'EISDIR'].includes(e.code)) {
-      process.stderr.write(`declmatch: I/O error: ${e.message}\n`);
-      return EXIT.IO;
-    }
-    process.stderr.write(`declmatch: unexpected error (please report it): ${(err as Error)?.stack ?? String(err)}\n`);
-    return EXIT.CRASH;
+    const code = exitCodeOf(err);
+    if (code === EXIT.IO) process.stderr.write(`declmatch: I/O error: ${(err as Error).message}\n`);
+    else if (code === EXIT.CRASH) process.stderr.write(`declmatch: unexpected error (please report it): ${(err as Error)?.stack ?? String(err)}\n`);
+    else process.stderr.write(`declmatch: ${(err as Error).message}\n`);
+    return code;
   }
+}
+
+const IO_ERRORS = ['ENOSPC', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'EMFILE', 'ENOTDIR', 'EISDIR'];
+
+/** The exit code of an error that ends a command (other than commander's own). */
+function exitCodeOf(err: unknown): number {
+  if (err instanceof DeclmatchError) return err.exitCode;
+  if (err instanceof PolicyError) return EXIT.DATA;
+  if (err instanceof RangeError) return EXIT.USAGE;
+  const e = err as NodeJS.ErrnoException;
+  if (e && typeof e.code === 'string' && IO_ERRORS.includes(e.code)) return EXIT.IO;
+  return EXIT.CRASH;
 }

@@ -1,3 +1,5 @@
+import { faultPoint } from './fault.js';
+
 /** Stage timings: each call of the returned function appends { stage, seconds since the last call }. */
 export interface StageTiming {
   stage: string;
@@ -11,5 +13,6 @@ export function timer(stages: StageTiming[]): (stage: string, rows?: number | nu
     const now = process.hrtime.bigint();
     stages.push({ stage, seconds: Number(now - t) / 1e9, ...(rows === undefined ? {} : { rows }) });
     t = now;
+    faultPoint(`stage:${stage}`);
   };
 }
