@@ -405,9 +405,6 @@ before(async () => {
   };
   for (const d of ['2025-06-11', '2025-06-12']) for (const n of readdirSync(join(days, d)).sort()) sources.push(read(join(days, d), n));
   for (const n of readdirSync(SAMPLES).sort()) if (/^CEB(303|403|505|603|605|213|507|604|304|606)Message\.xml$/.test(n)) sources.push(read(SAMPLES, n));
-  // SHIFTED: the returns of the CEB213 sample a year later, inside the bundled policy (RETURN_BEFORE_POLICY)
-  for (const x of sources)
-    if (x.root === 'CEB213Message' && x.name === 'CEB213Message.xml') x.bytes = Buffer.from(x.bytes.toString('utf8').replace(/<ceb:appTime>2020/g, '<ceb:appTime>2021'), 'utf8');
   sources = sources.filter((s) => s.root);
   // the generated day before DATE, published: the second property decides mutated days on top of it
   day1Db = join(work, 'day1.duckdb');
@@ -441,7 +438,7 @@ function planOf(name: string, ops: Op[] = []): FilePlan {
 let caseNo = 0;
 /** why files were rejected whole, for the diagnostics */
 const rejectedBy = new Map<string, number>();
-const stats = { cases: 0, files: 0, rejected: 0, skippedBroken: 0, reruns: 0, read: 0, records: 0, invalid: 0, decisions: 0 };
+const stats = { cases: 0, files: 0, rejected: 0, reruns: 0, read: 0, records: 0, invalid: 0, decisions: 0 };
 
 function writeCase(plans: FilePlan[]): { dir: string; day: string; db: string; expects: Expectation[] } {
   const dir = join(work, `case-${++caseNo}`);
@@ -488,14 +485,6 @@ async function checkCase(dbFile: string, expects: Expectation[]): Promise<void> 
       const why = `${x.file}: ${st} (${detail.get(x.file)}); expected ${x.mustReject ? `rejected whole (${x.mustReject})` : `${JSON.stringify(x.counts)} [heads, lines]${x.mayReject ? ` or rejected (${x.mayReject})` : ''}`}`;
       const rowsOf = (t: string) => staged.get(`${x.file}|${t}`) ?? { rows: 0, invalid: 0 };
       const malformedRows = quarantine.filter((q) => q.file === x.file && q.code === 'MALFORMED_MESSAGE');
-      if (st === 'skipped' && (x.kind || x.mustReject)) {
-        // KNOWN BUG (SKIPPED_UNREAD below): a broken file whose first bytes name a CEB message the
-        // pipeline does not read is skipped unread instead of quarantined; nothing of it is staged
-        stats.skippedBroken++;
-        assert.ok(x.mustReject || x.mayReject, `${why}: a well-formed message the pipeline reads is never skipped`);
-        for (const t of TABLES) assert.equal(rowsOf(t).rows, 0, `${why}: nothing staged from a skipped file (${t})`);
-        continue;
-      }
       if (st !== 'ok') {
         stats.rejected++;
         const reason = !x.kind ? 'a message not read' : (x.mustReject ?? x.mayReject ?? '?').replace(/ at byte \d+.*/, '');
@@ -651,16 +640,6 @@ async function runCase(day: string, db: string, threads = 1): Promise<{ code: nu
   }
 }
 
-/**
- * KNOWN BUG (reported; src/match/ is not this test's to change): a return whose appTime is before
- * the first policy version makes decideReturns (src/match/run.ts) throw a PolicyError, so the whole
- * day fails with exit 65 and nothing is published, where RULES.md §3 wants the run to go on (a list
- * of the same date is decided with no policy id). The official CEB213 sample (appTime 2020-01-06;
- * the bundled policy starts 2020-07-01) triggers it, so the fuzzing reads that sample a year later
- * (SHIFTED below), and the test 'a return dated before the first policy version ...' asserts the
- * correct behaviour (marked todo until the bug is fixed).
- */
-const RETURN_BEFORE_POLICY = /no policy version is in force on \d{4}-\d{2}-\d{2}/;
 
 function describePlan(plans: FilePlan[]): string {
   return plans
@@ -684,8 +663,7 @@ async function property(plans: FilePlan[], afterDay1 = false): Promise<void> {
     throw new Error(`${context}: main() threw ${(e as Error)?.stack ?? String(e)}`);
   }
   try {
-    const hint = RETURN_BEFORE_POLICY.test(r.stderr) ? ' (the known bug of a return dated before the first policy version, see RETURN_BEFORE_POLICY)' : '';
-    assert.equal(r.code, 0, `declmatch run exits 0 with --quarantine-threshold 1 (1: above the threshold, 2: checks failed, 3: a crash)${hint}; stderr:\n${r.stderr.slice(-3000)}`);
+    assert.equal(r.code, 0, `declmatch run exits 0 with --quarantine-threshold 1 (1: above the threshold, 2: checks failed, 3: a crash); stderr:\n${r.stderr.slice(-3000)}`);
     await checkCase(c.db, c.expects);
     // RULES.md §1: a rerun of the day, with another thread count, replaces it with the same rows
     if (caseNo % RERUN_EVERY === 0) {
@@ -740,7 +718,7 @@ async function fuzz(t: { diagnostic: (m: string) => void }, runs: number, afterD
   }
   const d = (k: keyof typeof stats) => stats[k] - before[k];
   t.diagnostic(
-    `${d('cases')} cases (${d('reruns')} run twice), ${d('files')} files (${d('rejected')} rejected whole, ${d('read')} read, ${d('skippedBroken')} broken but skipped: known bug), ` +
+    `${d('cases')} cases (${d('reruns')} run twice), ${d('files')} files (${d('rejected')} rejected whole, ${d('read')} read), ` +
       `${d('records')} records staged (${d('invalid')} invalid), ${d('decisions')} list decisions, ${((Date.now() - t0) / 1000).toFixed(1)} s; ` +
       `rejected so far: ${[...rejectedBy].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`,
   );
@@ -768,40 +746,38 @@ test('the real command on one mutated mix: exit 0 and no signal, as a child proc
 });
 
 test(
-  'a return dated before the first policy version does not stop the day (RULES.md §3: the run goes on)',
-  { todo: 'KNOWN BUG, reported: src/match/run.ts decideReturns calls policyFor() for a return dated before the first policy version, which throws; the run exits 65 and publishes nothing' },
+  'a day with a return and lists dated before the first policy version is decided under the earliest version (the official samples, 2020-01-06)',
   async () => {
-    const c = writeCase([planOf('CEB603_000001.xml')]);
-    // the official CEB213 sample as published (appTime 2020-01-06; the bundled policy starts 2020-07-01)
-    writeFileSync(join(c.day, 'CEB213Message.xml'), readFileSync(join(SAMPLES, 'CEB213Message.xml')));
-    const r = await runCase(c.day, c.db);
-    if (r.code !== 0) {
-      // while it fails: the attempt is recorded with the code the command exits with
-      const db = await openDatabase(c.db, { threads: 1 });
-      try {
-        const runs = await db.all(`SELECT status, exit_code FROM runs`);
-        assert.deepEqual(runs.map((x) => [x.status, Number(x.exit_code)]), [['failed', r.code]], 'runs records the failed attempt with its exit code');
-      } finally {
-        db.close();
-      }
+    // the official samples as published, as the day they are dated (2020-01-06; the bundled policy starts 2020-07-01)
+    const dir = join(work, 'before-policy');
+    const day = join(dir, '2020-01-06');
+    mkdirSync(day, { recursive: true });
+    for (const n of ['CEB303Message.xml', 'CEB505Message.xml', 'CEB603Message.xml', 'CEB213Message.xml']) writeFileSync(join(day, n), readFileSync(join(SAMPLES, n)));
+    const dbFile = join(dir, 'x.duckdb');
+    const r = await runCase(day, dbFile);
+    assert.equal(r.code, 0, `the day is published whatever the dates of its records; stderr:\n${r.stderr.slice(-2000)}`);
+    const db = await openDatabase(dbFile, { threads: 1 });
+    try {
+      const runs = await db.all(`SELECT status, policy_id FROM runs`);
+      assert.deepEqual(runs.map((x) => [x.status, x.policy_id]), [['published', 'gacc-2020-75']]);
+      const rets = await db.all(`SELECT policy_id, count(*) AS n FROM return_decisions GROUP BY ALL`);
+      assert.deepEqual(rets.map((x) => [x.policy_id, Number(x.n)]), [['gacc-2020-75', 2]], "the sample's two return keys (back_26339801, back_26339802 nine times: latest wins), each decided under the earliest version");
+      const lists = await db.all(`SELECT DISTINCT policy_id FROM decisions`);
+      assert.deepEqual(lists.map((x) => x.policy_id), ['gacc-2020-75'], 'the lists too');
+    } finally {
+      db.close();
     }
-    assert.equal(r.code, 0, `the day is published whatever the date of one return; stderr:\n${r.stderr.slice(-2000)}`);
-    rmSync(c.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   },
 );
 
 /**
- * KNOWN BUG (reported; src/ingest/ is not this test's to change): discover (src/ingest/discover.ts)
- * decides 'skipped' from the first bytes of a file, and ingest (src/ingest/ingest.ts) never reads a
- * skipped file, so a file that is NOT well-formed is skipped, not quarantined, whenever its root
- * start tag names a CEB message the pipeline does not read: a truncated CEB507, or a CEB603 whose
- * root start tag was damaged into CEB613Message (its lists vanish from the day without a trace in
- * the quarantine or the ledger). RULES.md §1 skips only well-formed other messages; §3 quarantines
- * every file that is not well-formed with MALFORMED_MESSAGE.
+ * RULES.md §1 skips only well-formed messages of other kinds; §3 quarantines every file that is not
+ * well-formed with MALFORMED_MESSAGE, whatever its first bytes say: a truncated CEB507, or a CEB603
+ * whose root start tag was damaged into CEB613Message (its lists must not vanish without a trace).
  */
 test(
-  'SKIPPED_UNREAD: a broken file whose root names a message the pipeline does not read is quarantined, not skipped',
-  { todo: 'KNOWN BUG, reported: src/ingest/discover.ts + ingest.ts skip such a file by its first bytes without reading it' },
+  'a broken file whose root names a message the pipeline does not read is quarantined, not skipped',
   async () => {
     const c = writeCase([planOf('CEB603_000001.xml')]);
     writeFileSync(join(c.day, 'A_CEB507_truncated.xml'), readFileSync(join(SAMPLES, 'CEB507Message.xml')).subarray(0, 2000));

@@ -120,7 +120,10 @@ test('policyFor picks the version in force; receipts for 9610 only before 2024-1
   assert.ok(Array.isArray(pilot.districts) && pilot.districts.length === 20);
   assert.ok(pilot.districts.includes('5100') && !pilot.districts.includes('4700'));
   assert.equal(policyFor(p, '2026-04-01').crossDistrictReturns.districts, 'any');
-  assert.throws(() => policyFor(p, '2020-06-30'), (e: unknown) => e instanceof PolicyError && /no policy version/.test(e.message));
+  // before the earliest version: the earliest (the official samples are dated 2020-01-06)
+  assert.equal(policyFor(p, '2020-06-30').id, 'gacc-2020-75');
+  assert.equal(policyFor(p, '2020-01-06').id, 'gacc-2020-75');
+  assert.throws(() => policyFor({ ...p, versions: [] }, '2020-07-01'), (e: unknown) => e instanceof PolicyError && /no versions/.test(e.message));
   assert.throws(() => policyFor(p, '20241215'), RangeError);
 });
 

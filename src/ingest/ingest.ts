@@ -126,10 +126,10 @@ async function ingestDayOnce(dayDir: string, db: Db, o: IngestOptions, byReferen
       result.files.unknown++;
       await insertFile(db, f, 'unknown', f.detail, null);
       o.log?.warn({ file: f.name, detail: f.detail }, 'file not read');
-    } else if (f.verdict === 'skipped') {
-      result.files.skipped++;
-      await insertFile(db, f, 'skipped', f.detail, null);
-    } else tasks.push({ path: f.path, name: f.name, kind: f.kind, recordType: f.recordType, bytes: f.bytes, ...(o.batchRows ? { batchRows: o.batchRows } : {}), ...(o.parser ? { parser: o.parser } : {}) });
+    } else {
+      // 'skipped' ones are read too: only a well-formed other message is skipped (RULES.md §1), a broken one is MALFORMED_MESSAGE (§3)
+      tasks.push({ path: f.path, name: f.name, kind: f.kind, recordType: f.recordType, bytes: f.bytes, ...(o.batchRows ? { batchRows: o.batchRows } : {}), ...(o.parser ? { parser: o.parser } : {}) });
+    }
   }
   const bytesTotal = tasks.reduce((s, t) => s + (byName.get(t.name)?.bytes ?? 0), 0);
   let done = 0;

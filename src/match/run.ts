@@ -204,7 +204,7 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   }
   // the version in force on a date (RULES.md §8): a CASE over the versions, latest first
   const policyOf = (col: string) =>
-    `CASE ${[...versions].reverse().map((v) => `WHEN CAST(${col} AS DATE) >= DATE ${lit(v.effectiveFrom)} THEN ${lit(v.id)}`).join(' ')} END`;
+    `CASE ${[...versions].reverse().map((v) => `WHEN CAST(${col} AS DATE) >= DATE ${lit(v.effectiveFrom)} THEN ${lit(v.id)}`).join(' ')} ELSE ${lit(versions[0]!.id)} END`; // before the earliest version: the earliest (policyFor)
   const rates = [...o.reference.rates.entries()];
   for (let i = 0; i < rates.length; i += 500) {
     const vals = rates

@@ -300,18 +300,18 @@ export function loadPolicy(file?: string): Policy {
   return parsePolicy(json, path);
 }
 
-/** The version in force on `date` (YYYY-MM-DD): the greatest effectiveFrom <= date. */
+/**
+ * The version in force on `date` (YYYY-MM-DD): the greatest effectiveFrom <= date. A date before the
+ * earliest version is decided under the earliest one (RULES.md §8 is silent on such dates; the
+ * official sample messages are dated 2020-01-06, before gacc-2020-75): a record is never left
+ * without a policy, and a run never stops over one record's date. Throws only for a policy with no
+ * versions, which parsePolicy already refuses.
+ */
 export function policyFor(policy: Policy, date: string): PolicyVersion {
   if (!isDate(date)) throw new RangeError(`policyFor: ${JSON.stringify(date)} is not a date written YYYY-MM-DD`);
   const vs = policy.versions;
   for (let i = vs.length - 1; i >= 0; i--) if (vs[i]!.effectiveFrom <= date) return vs[i]!;
   const first = vs[0];
-  throw new PolicyError(
-    'POLICY_INVALID',
-    policy.source,
-    undefined,
-    `no policy version is in force on ${date}` +
-      (first ? `; the earliest, ${first.id}, takes effect ${first.effectiveFrom}` : '') +
-      ' — add a version with an earlier effectiveFrom',
-  );
+  if (first) return first;
+  throw new PolicyError('POLICY_INVALID', policy.source, undefined, 'the policy has no versions');
 }
