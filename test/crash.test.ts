@@ -25,7 +25,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../src/db/duck.js';
@@ -341,4 +341,47 @@ test(`SIGKILL from outside at seeded random moments (seed ${SEED}, ${RANDOM_KILL
     removeDb(db);
   }
   t.diagnostic(`full run ${fullSeconds.toFixed(2)} s, transaction ${txSeconds.toFixed(2)} s; kills: ${landed.join(', ')}`);
+});
+
+/** The pids of the processes whose parent is `ppid` (Linux /proc). */
+function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // state, ppid, ...
+      if (Number(fields[1]) === ppid) out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+
+test('SIGKILL of the `declmatch` command as users start it (no heap flag: it re-runs itself as a second process) stops the run too', async () => {
+  const db = copyDb(base, join(work, 'shim-kill.duckdb'));
+  // the second process pauses 3 s after the ingest (DECLMATCH_FAULT_INJECT=pause:stage:ingest);
+  // the first one is killed as soon as the ingest is done, so the run is known to be mid-way
+  const child = spawn(process.execPath, [SHIM, ...runArgs(D3, db)], { cwd: ROOT, env: childEnv({ DECLMATCH_FAULT_INJECT: 'pause:stage:ingest' }), stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  let inner: number[] = [];
+  const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
+  child.stderr.on('data', (b: Buffer) => {
+    stderr += b.toString();
+    if (!inner.length && stderr.includes('ingest done')) {
+      inner = childrenOf(child.pid as number);
+      child.kill('SIGKILL');
+    }
+  });
+  assert.equal(await exited, 'SIGKILL', `the command was killed mid-run:\n${stderr.slice(-2000)}`);
+  assert.equal(inner.length, 1, 'the command ran its work in one second process');
+  const t0 = Date.now();
+  while (alive(inner[0]!) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(alive(inner[0]!), false, 'the second process is gone too');
+  assertState(await snapshot(db), stateD2, 'killed mid-run: the day-2 state stays, nothing of day 3 is published');
+  await rerunDay3(db, 'after killing the command');
+  assertState(await snapshot(db), stateD3, 'the rerun publishes the uninterrupted day 3');
+  removeDb(db);
 });
