@@ -1,6 +1,7 @@
 /**
- * The parse worker (piscina): one file in, one transferable buffer out (Arrow batches + the
- * quarantine rows + counts, see src/ingest/parse-file.ts). It imports only what parsing needs.
+ * The parse worker (piscina): one file in; its Arrow batches and quarantine rows streamed through
+ * the task's port while it reads, and what is left (with the counts) as one transferable buffer at
+ * the end (see src/ingest/parse-file.ts). It imports only what parsing needs.
  *
  * Fault injection for the worker-fault tests: DECLMATCH_FAULT_INJECT="<mode>:<file name part>"
  * with mode throw, exit or hang makes the worker fail that way on files whose name contains the

@@ -81,8 +81,7 @@ function plan(spec: RecordSpec): Plan {
  */
 export async function appendBatch(db: Db, spec: RecordSpec, ipc: Uint8Array): Promise<number> {
   const table = readBatch(ipc);
-  const { columns, chunk } = plan(spec);
-  checkSchema(spec, table, columns);
+  checkSchema(spec, table, plan(spec).columns);
   if (table.numRows === 0) return 0;
   const target = stagingTable(spec);
   let appender: DuckDBAppender;
@@ -92,29 +91,102 @@ export async function appendBatch(db: Db, spec: RecordSpec, ipc: Uint8Array): Pr
     throw dbError(e, `append to ${target}`);
   }
   try {
-    for (const batch of table.batches) {
-      const data = columns.map((_, i) => batch.data.children[i]!);
-      for (let from = 0; from < batch.numRows; from += CHUNK) {
-        const n = Math.min(CHUNK, batch.numRows - from);
-        chunk.reset();
-        for (let i = 0; i < columns.length; i++) {
-          fillVector(bindings.data_chunk_get_vector(chunk.chunk, i), columns[i]!.type, data[i]!, from, n);
-        }
-        chunk.rowCount = n;
-        appender.appendDataChunk(chunk);
-      }
-    }
+    appendTable(appender, spec, table);
     appender.closeSync();
   } catch (e) {
     try {
       appender.clear();
       appender.closeSync();
     } catch {
-      // the first error is the one worth reporting
+      // the first error is the one to report
     }
     throw dbError(e, `append ${table.numRows} rows to ${target}`);
   }
   return table.numRows;
+}
+
+/** The rows of a checked batch into an open appender, one data chunk at a time. */
+function appendTable(appender: DuckDBAppender, spec: RecordSpec, table: Table): void {
+  const { columns, chunk } = plan(spec);
+  for (const batch of table.batches) {
+    const data = columns.map((_, i) => batch.data.children[i]!);
+    for (let from = 0; from < batch.numRows; from += CHUNK) {
+      const n = Math.min(CHUNK, batch.numRows - from);
+      chunk.reset();
+      for (let i = 0; i < columns.length; i++) {
+        fillVector(bindings.data_chunk_get_vector(chunk.chunk, i), columns[i]!.type, data[i]!, from, n);
+      }
+      chunk.rowCount = n;
+      appender.appendDataChunk(chunk);
+    }
+  }
+}
+
+/**
+ * appendBatch for a whole ingest: one appender per staging table, kept open across batches (a
+ * day's XML arrives as thousands of small per-file batches, and opening and closing an appender
+ * for each cost ~2.4 ms, most of the main thread's time: 19 of 47 s on a 100,000-list day). The
+ * rows reach their tables at `flush()` (and whenever DuckDB's appender buffer fills): flush before
+ * anything reads or deletes staging rows, and `close()` before the transaction ends. After an
+ * error the loader must not be used again; `close()` then discards what it holds.
+ */
+export class StagingLoader {
+  private readonly open = new Map<string, DuckDBAppender>();
+  private failed = false;
+
+  constructor(private readonly db: Db) {}
+
+  async append(spec: RecordSpec, ipc: Uint8Array): Promise<number> {
+    if (this.failed) throw new Error('StagingLoader: used after an error');
+    const table = readBatch(ipc);
+    checkSchema(spec, table, plan(spec).columns);
+    if (table.numRows === 0) return 0;
+    const target = stagingTable(spec);
+    let appender = this.open.get(target);
+    if (!appender) {
+      try {
+        appender = await this.db.connection.createAppender(target);
+      } catch (e) {
+        throw dbError(e, `append to ${target}`);
+      }
+      this.open.set(target, appender);
+    }
+    try {
+      appendTable(appender, spec, table);
+    } catch (e) {
+      this.failed = true;
+      throw dbError(e, `append ${table.numRows} rows to ${target}`);
+    }
+    return table.numRows;
+  }
+
+  /** Writes every row appended so far into its table. */
+  flush(): void {
+    for (const [target, a] of this.open) {
+      try {
+        a.flushSync();
+      } catch (e) {
+        this.failed = true;
+        throw dbError(e, `flush the rows appended to ${target}`);
+      }
+    }
+  }
+
+  /** Flushes (unless an error came first) and closes every appender. */
+  close(): void {
+    const appenders = [...this.open.values()];
+    this.open.clear();
+    let first: unknown = null;
+    for (const a of appenders) {
+      try {
+        if (this.failed) a.clear();
+        a.closeSync();
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    if (first !== null && !this.failed) throw dbError(first, 'close the staging appenders');
+  }
 }
 
 function checkSchema(spec: RecordSpec, table: Table, columns: readonly Column[]): void {

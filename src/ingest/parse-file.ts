@@ -1,6 +1,7 @@
 /**
  * The work of one parse task, run inside a pool worker: one file in, Arrow batches per record
- * type and quarantine rows out, packed into one transferable buffer. A malformed file yields no
+ * type and quarantine rows out (streamed, see below; what is left is packed into one transferable
+ * buffer with the counts at the end). A malformed file yields no
  * batch, only its MALFORMED_MESSAGE row (RULES.md §3: quarantined whole).
  *
  * Streaming: when the pool gives the task a `port`, finished batches and quarantine rows leave
