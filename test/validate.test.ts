@@ -165,6 +165,13 @@ describe('decimals (19 digits, 5 after the point)', () => {
     assertOk(LIST, 'freight', '25', 2_500_000n);
   });
 
+  test('more than 14 digits before the point: valid by the spec, but a FIELD_FORMAT finding (the staging DECIMAL(19,5) cannot hold it)', () => {
+    assertOk(LIST, 'freight', '99999999999999.99999', 9_999_999_999_999_999_999n);
+    assertOk(LIST, 'freight', '-99999999999999', -9_999_999_999_999_900_000n);
+    assertCode(LIST, 'freight', '123456789012345', 'FIELD_FORMAT');
+    assertCode(LIST, 'freight', '-1234567890123456789', 'FIELD_FORMAT');
+  });
+
   test('signs and a bare point on either side are accepted', () => {
     assertOk(LIST, 'freight', '-1.5', -150_000n);
     assertOk(LIST, 'freight', '+1.5', 150_000n);

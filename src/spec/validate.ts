@@ -28,6 +28,8 @@ export type Validation =
 
 export const DECIMAL_SCALE = 5;
 const SCALE = 10n ** BigInt(DECIMAL_SCALE);
+/** Scaled decimals the staging DECIMAL(19,5) holds are below this in magnitude. */
+const STAGED_DECIMAL_LIMIT = 10n ** 19n;
 
 const DECIMAL_RE = /^([+-]?)(\d*)(?:\.(\d*))?$/;
 const INT_RE = /^([+-]?)(\d+)$/;
@@ -142,6 +144,12 @@ export function validateField(f: FieldSpec, raw: string | undefined | null, erro
       const v = parseDecimal(text, f.totalDigits, f.fractionDigits);
       if (typeof v === 'string') {
         errors.push({ field: f.name, code: 'FIELD_FORMAT', detail: `${f.name}: ${v}` });
+        return null;
+      }
+      // valid by the spec (19 digits), but more than 14 before the point do not fit the staging
+      // DECIMAL(19,5): a finding on the record, not a failure of its whole file
+      if (v >= STAGED_DECIMAL_LIMIT || v <= -STAGED_DECIMAL_LIMIT) {
+        errors.push({ field: f.name, code: 'FIELD_FORMAT', detail: `${f.name} ${quote(text)} has more than 14 digits before the point, more than declmatch stages (DECIMAL(19,5))` });
         return null;
       }
       return v;
