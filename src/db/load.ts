@@ -132,6 +132,7 @@ function appendTable(appender: DuckDBAppender, spec: RecordSpec, table: Table): 
  */
 export class StagingLoader {
   private readonly open = new Map<string, DuckDBAppender>();
+  private readonly opening = new Map<string, Promise<DuckDBAppender>>();
   private failed = false;
 
   constructor(private readonly db: Db) {}
@@ -142,14 +143,21 @@ export class StagingLoader {
     checkSchema(spec, table, plan(spec).columns);
     if (table.numRows === 0) return 0;
     const target = stagingTable(spec);
-    let appender = this.open.get(target);
-    if (!appender) {
-      try {
-        appender = await this.db.connection.createAppender(target);
-      } catch (e) {
-        throw dbError(e, `append to ${target}`);
-      }
-      this.open.set(target, appender);
+    // one creation per table even when two batches of it arrive at once (the promise is shared)
+    let opening = this.opening.get(target);
+    if (!opening) {
+      opening = this.db.connection.createAppender(target).then((a) => {
+        this.open.set(target, a);
+        return a;
+      });
+      this.opening.set(target, opening);
+    }
+    let appender: DuckDBAppender;
+    try {
+      appender = await opening;
+    } catch (e) {
+      this.failed = true;
+      throw dbError(e, `append to ${target}`);
     }
     try {
       appendTable(appender, spec, table);
@@ -176,6 +184,7 @@ export class StagingLoader {
   close(): void {
     const appenders = [...this.open.values()];
     this.open.clear();
+    this.opening.clear();
     let first: unknown = null;
     for (const a of appenders) {
       try {

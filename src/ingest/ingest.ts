@@ -125,10 +125,11 @@ async function ingestDayOnce(dayDir: string, db: Db, o: IngestOptions, byReferen
   // one appender per staging table for the whole day (see StagingLoader), and one for the quarantine
   const loader = new StagingLoader(db);
   let quarantine: RowAppender | null = null;
+  let quarantineOpening: Promise<RowAppender> | null = null; // one appender even when two files' rows arrive at once
   const insertQuarantine = async (rows: readonly QuarantineRow[]) => {
     if (rows.length === 0) return;
-    quarantine ??= await RowAppender.open(db, 'stg_quarantine');
-    quarantine.append(quarantineRows(rows));
+    quarantineOpening ??= RowAppender.open(db, 'stg_quarantine').then((a) => (quarantine = a));
+    (await quarantineOpening).append(quarantineRows(rows));
   };
   /** every appended row into its table: before staging rows are read or deleted, and at the end */
   const flushAll = () => {
