@@ -26,7 +26,7 @@ import type { Data, Table } from 'apache-arrow';
 import { readBatch } from '../ingest/batch.js';
 import type { RecordSpec } from '../spec/fields.js';
 import { stagingColumns, stagingTable, type Column, type ColumnType } from '../spec/schema.js';
-import { dbError, type Db } from './duck.js';
+import { dbError, RowAppender, type Db } from './duck.js';
 
 const DUCK_TYPE: Readonly<Record<ColumnType, DuckDBType>> = {
   string: VARCHAR,
@@ -123,41 +123,36 @@ function appendTable(appender: DuckDBAppender, spec: RecordSpec, table: Table): 
 }
 
 /**
- * appendBatch for a whole ingest: one appender per staging table, kept open across batches (a
- * day's XML arrives as thousands of small per-file batches, and opening and closing an appender
- * for each cost ~2.4 ms, most of the main thread's time: 19 of 47 s on a 100,000-list day). The
- * rows reach their tables at `flush()` (and whenever DuckDB's appender buffer fills): flush before
- * anything reads or deletes staging rows, and `close()` before the transaction ends. After an
+ * appendBatch (and appendRows) for a whole ingest: one appender per table, kept open across
+ * batches (a day's XML arrives as thousands of small per-file batches, and opening and closing an
+ * appender for each cost ~2.4 ms, most of the main thread's time: 19 of 47 s on a 100,000-list
+ * day). The rows reach their tables at `flush()` (and whenever DuckDB's appender buffer fills):
+ * flush before anything reads or deletes them, and `close()` before the transaction ends. After an
  * error the loader must not be used again; `close()` then discards what it holds.
  */
 export class StagingLoader {
-  private readonly open = new Map<string, DuckDBAppender>();
-  private readonly opening = new Map<string, Promise<DuckDBAppender>>();
+  private readonly batches = new Map<string, DuckDBAppender>();
+  private readonly plain = new Map<string, RowAppender>();
   private failed = false;
 
   constructor(private readonly db: Db) {}
 
+  /** appendBatch into `stagingTable(spec)`. */
   async append(spec: RecordSpec, ipc: Uint8Array): Promise<number> {
     if (this.failed) throw new Error('StagingLoader: used after an error');
     const table = readBatch(ipc);
     checkSchema(spec, table, plan(spec).columns);
     if (table.numRows === 0) return 0;
     const target = stagingTable(spec);
-    // one creation per table even when two batches of it arrive at once (the promise is shared)
-    let opening = this.opening.get(target);
-    if (!opening) {
-      opening = this.db.connection.createAppender(target).then((a) => {
-        this.open.set(target, a);
-        return a;
-      });
-      this.opening.set(target, opening);
-    }
-    let appender: DuckDBAppender;
-    try {
-      appender = await opening;
-    } catch (e) {
-      this.failed = true;
-      throw dbError(e, `append to ${target}`);
+    let appender = this.batches.get(target);
+    if (!appender) {
+      try {
+        appender = await this.db.connection.createAppender(target);
+      } catch (e) {
+        this.failed = true;
+        throw dbError(e, `append to ${target}`);
+      }
+      this.batches.set(target, appender);
     }
     try {
       appendTable(appender, spec, table);
@@ -168,28 +163,49 @@ export class StagingLoader {
     return table.numRows;
   }
 
+  /** appendRows into `table` (its column types as appendRows takes them). */
+  async appendRows(table: string, rows: readonly (readonly (string | number | boolean | null)[])[]): Promise<void> {
+    if (this.failed) throw new Error('StagingLoader: used after an error');
+    if (rows.length === 0) return;
+    let appender = this.plain.get(table);
+    if (!appender) {
+      appender = await RowAppender.open(this.db, table);
+      this.plain.set(table, appender);
+    }
+    try {
+      appender.append(rows);
+    } catch (e) {
+      this.failed = true;
+      throw e;
+    }
+  }
+
   /** Writes every row appended so far into its table. */
   flush(): void {
-    for (const [target, a] of this.open) {
-      try {
-        a.flushSync();
-      } catch (e) {
-        this.failed = true;
-        throw dbError(e, `flush the rows appended to ${target}`);
-      }
+    try {
+      for (const a of this.batches.values()) a.flushSync();
+      for (const a of this.plain.values()) a.flush();
+    } catch (e) {
+      this.failed = true;
+      throw dbError(e, 'flush the appended rows');
     }
   }
 
   /** Flushes (unless an error came first) and closes every appender. */
   close(): void {
-    const appenders = [...this.open.values()];
-    this.open.clear();
-    this.opening.clear();
-    let first: unknown = null;
-    for (const a of appenders) {
-      try {
+    const closes = [
+      ...[...this.batches.values()].map((a) => () => {
         if (this.failed) a.clear();
         a.closeSync();
+      }),
+      ...[...this.plain.values()].map((a) => () => a.close()),
+    ];
+    this.batches.clear();
+    this.plain.clear();
+    let first: unknown = null;
+    for (const close of closes) {
+      try {
+        close();
       } catch (e) {
         first ??= e;
       }

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { RECORD_SPECS, recordSpec, type RecordTypeName } from '../spec/fields.js';
 import { stagingDDL, stagingTable } from '../spec/schema.js';
-import { RowAppender, type Db } from '../db/duck.js';
+import type { Db } from '../db/duck.js';
 import { StagingLoader } from '../db/load.js';
 import { discover, type DayFile } from './discover.js';
 import type { ParseResult, ParseTask, StreamedPart } from './parse-file.js';
@@ -122,20 +122,9 @@ async function ingestDayOnce(dayDir: string, db: Db, o: IngestOptions, byReferen
   const counts = new Map<RecordTypeName, LedgerRow>(RECORD_SPECS.map((s) => [s.name, { recordType: s.name, read: 0, staged: 0, quarantined: 0 }]));
   const tasks: ParseTask[] = [];
   const fileRows: string[] = [];
-  // one appender per staging table for the whole day (see StagingLoader), and one for the quarantine
+  // one appender per staging table (and the quarantine) for the whole day: see StagingLoader
   const loader = new StagingLoader(db);
-  let quarantine: RowAppender | null = null;
-  let quarantineOpening: Promise<RowAppender> | null = null; // one appender even when two files' rows arrive at once
-  const insertQuarantine = async (rows: readonly QuarantineRow[]) => {
-    if (rows.length === 0) return;
-    quarantineOpening ??= RowAppender.open(db, 'stg_quarantine').then((a) => (quarantine = a));
-    (await quarantineOpening).append(quarantineRows(rows));
-  };
-  /** every appended row into its table: before staging rows are read or deleted, and at the end */
-  const flushAll = () => {
-    loader.flush();
-    quarantine?.flush();
-  };
+  const insertQuarantine = (rows: readonly QuarantineRow[]) => loader.appendRows('stg_quarantine', quarantineRows(rows));
   for (const f of files) {
     if (f.verdict === 'unknown') {
       result.files.unknown++;
@@ -186,7 +175,7 @@ async function ingestDayOnce(dayDir: string, db: Db, o: IngestOptions, byReferen
     }
   };
   const onDiscard = async (file: string) => {
-    flushAll();
+    loader.flush();
     for (const spec of RECORD_SPECS) await db.run(`DELETE FROM ${stagingTable(spec)} WHERE source_file = ${q(file)}`);
     await db.run(`DELETE FROM stg_quarantine WHERE file = ${q(file)}`);
     result.quarantineRows -= streamedFindings.get(file) ?? 0;
@@ -202,25 +191,20 @@ async function ingestDayOnce(dayDir: string, db: Db, o: IngestOptions, byReferen
     let staged = false;
     try {
       await stageAll();
-      flushAll();
       staged = true;
     } finally {
-      // after a failure the transaction rolls back: errors of closing must not hide the first one
-      const q0 = quarantine as RowAppender | null;
-      quarantine = null;
-      for (const close of [() => loader.close(), () => q0?.close()]) {
-        try {
-          close();
-        } catch (e) {
-          if (staged) throw e;
-        }
+      // after a failure the transaction rolls back: an error of closing must not hide the first one
+      try {
+        loader.close();
+      } catch (e) {
+        if (staged) throw e;
       }
     }
     await insertFiles(db, fileRows);
   });
   async function stageAll(): Promise<void> {
     for (const t of viaSql) {
-      flushAll();
+      loader.flush();
       const r = await ingestTabularSql(db, t);
       if (r === null) poolTasks.push(t);
       else {

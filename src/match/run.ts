@@ -8,7 +8,7 @@
  * checks, statistics) is src/publish/.
  */
 import { appendRows, type Db } from '../db/duck.js';
-import { multiplyRates, policyFor, rateThreshold, type Policy, type PolicyVersion } from '../policy/policy.js';
+import { inForceSql, multiplyRates, policyFor, rateThreshold, type Policy, type PolicyVersion } from '../policy/policy.js';
 import { districtOf, ISO_CURRENCIES, type Reference } from '../policy/reference.js';
 import { formatDecimal } from '../spec/validate.js';
 import { RECORD_SPECS } from '../spec/fields.js';
@@ -202,9 +202,8 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
         `[${v.receiptRequiredModes.map(lit).join(', ')}]::VARCHAR[], ${dec5(v.b2bThresholdCny)}, ${dec5(v.simplifiedThresholdCny)})`,
     );
   }
-  // the version in force on a date (RULES.md §8): a CASE over the versions, latest first
-  const policyOf = (col: string) =>
-    `CASE ${[...versions].reverse().map((v) => `WHEN CAST(${col} AS DATE) >= DATE ${lit(v.effectiveFrom)} THEN ${lit(v.id)}`).join(' ')} ELSE ${lit(versions[0]!.id)} END`; // before the earliest version: the earliest (policyFor)
+  // the version in force on a date (RULES.md §8; before the earliest, the earliest: policyFor)
+  const policyOf = (col: string) => inForceSql(o.policy, col, (v) => lit(v.id));
   const rates = [...o.reference.rates.entries()];
   for (let i = 0; i < rates.length; i += 500) {
     const vals = rates

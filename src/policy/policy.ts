@@ -301,6 +301,19 @@ export function loadPolicy(file?: string): Policy {
 }
 
 /**
+ * policyFor in SQL: a CASE giving `value(v)` of the version in force on the DATE of the SQL
+ * expression `col`, and the earliest version's before the first effectiveFrom (or for NULL).
+ * `value` returns SQL (a literal).
+ */
+export function inForceSql(policy: Policy, col: string, value: (v: PolicyVersion) => string): string {
+  const vs = policy.versions; // sorted by effectiveFrom (parsePolicy)
+  const first = vs[0];
+  if (!first) throw new PolicyError('POLICY_INVALID', policy.source, undefined, 'the policy has no versions');
+  const whens = [...vs].reverse().map((v) => `WHEN CAST(${col} AS DATE) >= DATE '${v.effectiveFrom}' THEN ${value(v)}`);
+  return `CASE ${whens.join(' ')} ELSE ${value(first)} END`;
+}
+
+/**
  * The version in force on `date` (YYYY-MM-DD): the greatest effectiveFrom <= date. A date before the
  * earliest version is decided under the earliest one (RULES.md §8 is silent on such dates; the
  * official sample messages are dated 2020-01-06, before gacc-2020-75): a record is never left

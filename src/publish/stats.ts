@@ -31,7 +31,7 @@
  */
 import type { Db } from '../db/duck.js';
 import { winnersSql } from '../match/run.js';
-import type { Policy } from '../policy/policy.js';
+import { inForceSql, type Policy } from '../policy/policy.js';
 import { districtOf, type Reference } from '../policy/reference.js';
 
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
@@ -384,9 +384,7 @@ async function computeInto(db: Db, date: string, runId: string, policy: Policy, 
       SELECT held_order, held_waybill, row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY business_date DESC) AS rn
       FROM decisions WHERE business_date <= ${d}) WHERE rn = 1`);
   // graceDays of the version in force on a date (policyFor); before the first version, the first one's
-  const vs = [...policy.versions].sort((a, b) => (a.effectiveFrom < b.effectiveFrom ? -1 : 1));
-  const grace = (col: string) =>
-    `CASE ${[...vs].reverse().map((v) => `WHEN CAST(${col} AS DATE) >= DATE ${lit(v.effectiveFrom)} THEN ${v.graceDays}`).join(' ')} ELSE ${vs[0]?.graceDays ?? 0} END`;
+  const grace = (col: string) => inForceSql(policy, col, (v) => String(v.graceDays));
   for (const [type, table, key, heldCol] of [
     ['order', 'st_w_orders', `ebp_code || '|' || ebc_code || '|' || order_no`, 'held_order'],
     ['waybill', 'st_w_waybills', `logistics_code || '|' || logistics_no`, 'held_waybill'],
