@@ -178,6 +178,51 @@ test('SIGTERM or SIGINT during a run: exit 143 / 130, nothing published', async 
   assert.equal(run(db, D2).code, 0, 'the next run publishes');
 });
 
+test('SIGTERM after the commit: exit 143, and the day is said to be published, because it is', async () => {
+  const db = join(work, 'term-after.duckdb');
+  assert.equal(run(db, D1).code, 0);
+  // the run pauses 3 s right after its COMMIT; the signal arrives in that window
+  const child = spawn(process.execPath, [SHIM, 'run', join(days, D2), '--db', db, '--threads', '2', '--no-log-file'], {
+    cwd: ROOT,
+    env: { ...process.env, DECLMATCH_FAULT_INJECT: 'pause:committed' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+  await new Promise<void>((res) =>
+    child.stderr.on('data', (b: Buffer) => {
+      err += b.toString();
+      if (err.includes('day published')) res(); // logged after the COMMIT, just before the pause
+    }),
+  );
+  child.kill('SIGTERM');
+  assert.equal(await exited, 143, err.slice(-2000));
+  assert.match(err, /after the day was published/);
+  assert.doesNotMatch(err, /nothing of this run is published/);
+  const runs = await query(db, `SELECT status FROM runs WHERE business_date = DATE '${D2}'`);
+  assert.deepEqual(runs.map((r) => r.status), ['published']);
+  const clean = join(work, 'term-after-clean.duckdb');
+  assert.equal(run(clean, D1).code, 0);
+  assert.equal(run(clean, D2).code, 0);
+  assert.deepEqual(await snapshot(db), await snapshot(clean), 'the day stopped after its commit equals an uninterrupted run');
+});
+
+test('a run that stops inside the ingest exits non-zero, publishes nothing, and leaves its row in runs', async () => {
+  const db = join(work, 'ingest-fail.duckdb');
+  assert.equal(run(db, D1).code, 0);
+  const before1 = await snapshot(db);
+  // every parse worker throws: after 8 in a row the ingest stops
+  const r = cliEnv({ DECLMATCH_FAULT_INJECT: 'throw:.xml' }, 'run', join(days, D2), '--db', db, '--threads', '2', '--no-log-file');
+  assert.notEqual(r.code, 0, show(r));
+  assert.match(r.stderr, /parse workers failed in a row/);
+  assert.deepEqual(await snapshot(db), before1, 'nothing of day 2 is published');
+  const runs = await query(db, `SELECT status, exit_code, message FROM runs WHERE business_date = DATE '${D2}'`);
+  assert.equal(runs.length, 1, 'the attempt is recorded');
+  assert.equal(runs[0]?.status, 'failed');
+  assert.equal(Number(runs[0]?.exit_code), r.code, 'runs.exit_code is the code the command exited with');
+  assert.match(String(runs[0]?.message), /^ingest: .*failed in a row/);
+});
+
 test('failed publish checks: exit 2, nothing published, the attempt recorded as checks_failed', async () => {
   const db = join(work, 'checks.duckdb');
   assert.equal(run(db, D1).code, 0);

@@ -47,6 +47,7 @@ export const EXIT_CODE_HELP = `Exit codes:
   64   usage error (unknown option, bad value)
   65   bad input data, reference data or policy file
   66   an input folder or file does not exist
+  70   the build output (dist/) is missing or broken: run npm ci
   73   an output already exists (use --force to replace it)
   74   I/O error (disk full, permission denied)
   75   the database is locked by another process; try again later

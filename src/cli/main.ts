@@ -263,10 +263,18 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
   const log = makeLogger({ quiet: o.quiet, ...(logFile ? { file: logFile } : {}) }).child({ run_id: runId });
   log.info({ day: dir, date, db: dbPath, policy: policy.source, reference: o.reference ?? null, threads: o.threads }, 'run started');
   const db = await openForCli(dbPath, o.threads);
-  // SIGINT/SIGTERM: stop at once. Nothing is committed before the end, so exiting here leaves the
-  // published state as it was (the same guarantee as for SIGKILL, tested).
+  // SIGINT/SIGTERM: stop at once. Nothing is committed before the end, so exiting before the commit
+  // leaves the published state as it was (the same guarantee as for SIGKILL, tested). After the
+  // commit the day is published whole and only the derived outputs (exports, receipts, report) may
+  // be missing; during it, the day is published whole or not at all (WAL replay) and `runs` tells.
+  let phase: 'before-commit' | 'committing' | 'published' = 'before-commit';
   const onSignal = (sig: NodeJS.Signals) => {
-    log.warn({ signal: sig }, 'stopped by a signal: nothing of this run is published');
+    const said = {
+      'before-commit': 'stopped by a signal: nothing of this run is published',
+      committing: `stopped by a signal during the commit: the day is published whole or not at all; SELECT status FROM runs WHERE run_id = '${runId}' tells which`,
+      published: `stopped by a signal after the day was published (run ${runId}); exports, receipts or the report may be missing or partial: run the same command again to write them`,
+    }[phase];
+    log.warn({ signal: sig, phase }, said);
     process.exit(sig === 'SIGINT' ? EXIT.SIGINT : EXIT.SIGTERM);
   };
   process.once('SIGINT', onSignal);
@@ -287,12 +295,25 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
     recordsQuarantined: 0,
   };
   try {
-    const ingest = await ingestDay(dir, db, {
-      threads: o.threads,
-      ...parserOptions(o.parser),
-      log: log.child({ stage: 'ingest' }),
-      onProgress: (p) => progress.update(Math.round(p.bytes / 1e6), Math.max(1, Math.round(p.bytesTotal / 1e6)), `ingest ${p.files}/${p.filesTotal} files, ${p.records} records`),
-    });
+    let ingest: Awaited<ReturnType<typeof ingestDay>>;
+    try {
+      ingest = await ingestDay(dir, db, {
+        threads: o.threads,
+        ...parserOptions(o.parser),
+        log: log.child({ stage: 'ingest' }),
+        onProgress: (p) => progress.update(Math.round(p.bytes / 1e6), Math.max(1, Math.round(p.bytesTotal / 1e6)), `ingest ${p.files}/${p.filesTotal} files, ${p.records} records`),
+      });
+    } catch (e) {
+      // a run that stops in the ingest (too many worker deaths, I/O, a bug) still leaves its row in `runs`
+      progress.stop();
+      try {
+        await recordRun(db, { ...base, status: 'failed', exitCode: exitCodeOf(e), policyId: null, message: `ingest: ${(e as Error).message}`.slice(0, 2000) });
+      } catch (e2) {
+        log.error({ err: e2 }, 'could not record the failed run');
+      }
+      log.error({ err: e }, 'ingest failed: nothing published');
+      throw e;
+    }
     progress.stop();
     const read = ingest.ledger.reduce((s, l) => s + l.read, 0);
     const quarantined = ingest.ledger.reduce((s, l) => s + l.quarantined, 0);
@@ -306,6 +327,7 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
     let exitCode: number = EXIT.OK;
     try {
       await db.transaction(async () => {
+        phase = 'before-commit';
         decided = await decideDay(db, { date, runId, policy, reference });
         stages.push(...decided.stages);
         log.info({ stage: 'decide', decisions: decided.counts }, 'day decided');
@@ -323,7 +345,10 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
           exitCode: async () => (rate > o.quarantineThreshold ? EXIT.QUARANTINE_ABOVE_THRESHOLD : EXIT.OK),
         }));
         faultPoint('commit');
+        phase = 'committing';
       });
+      phase = 'published';
+      log.info({ stage: 'publish', exitCode }, 'day published');
       // committed, not yet checkpointed: the day must survive a kill here whole (WAL replay)
       faultPoint('committed');
     } catch (e) {
@@ -339,7 +364,6 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
       if (checks) throw new DeclmatchError('CHECKS_FAILED', `${(e as Error).message}; nothing was published`, EXIT.CHECKS_FAILED);
       throw e;
     }
-    log.info({ stage: 'publish', exitCode }, 'day published');
 
     // derived outputs, from the published tables
     const outputs: string[] = [];

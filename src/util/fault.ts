@@ -5,6 +5,11 @@
  * nothing published yet), `commit` (just before COMMIT), `committed` (just after it), and
  * `stage:<stage>` right after any stage's lap is recorded (src/util/timer.ts). Read at each point,
  * so a test sets it per child process; costs a string compare when unset.
+ *
+ * The same variable drives two other hooks: `corrupt:decisions` (src/cli/main.ts) duplicates a
+ * decision row inside the publishing transaction so that the publish checks must fail (exit 2);
+ * `throw|exit|hang:<part of a file name>` (workers/parse.ts) makes a parse worker fail that way on
+ * the matching files.
  */
 export function faultPoint(point: string): void {
   const inject = process.env.DECLMATCH_FAULT_INJECT;
