@@ -462,6 +462,21 @@ describe('Db', () => {
     assert.equal(dbError(new Error('Catalog Error: Table with name t does not exist!'), 'SELECT 1').code, 'DB_ERROR');
   });
 
+  test('DuckDB running out of memory is DB_OUT_OF_MEMORY, with what to do about it', async () => {
+    // no spill folder and a tiny limit: a large hash aggregate cannot fit
+    const db = await openDatabase(':memory:', { threads: 1, memoryLimit: '16MB', tempDirectory: '' });
+    try {
+      await assert.rejects(db.all('SELECT count(*) FROM (SELECT range % 3000017 AS g, list(range) AS l FROM range(6000000) GROUP BY g)'), (e: unknown) => {
+        assert.ok(e instanceof DbError, String(e));
+        assert.equal(e.code, 'DB_OUT_OF_MEMORY', e.message);
+        assert.match(e.message, /DECLMATCH_DUCKDB_MEMORY/);
+        return true;
+      });
+    } finally {
+      db.close();
+    }
+  });
+
   test('a database file held by another process is DB_LOCKED', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'declmatch-lock-'));
     const file = join(dir, 'held.duckdb');

@@ -16,6 +16,8 @@ export const EXIT = {
   NO_INPUT: 66,
   /** the build output is missing or broken */
   SOFTWARE: 70,
+  /** out of a resource: DuckDB reached its memory limit and could not spill enough */
+  OUT_OF_MEMORY: 71,
   /** an output exists and --force was not given */
   CANT_CREATE: 73,
   IO: 74,
@@ -48,6 +50,7 @@ export const EXIT_CODE_HELP = `Exit codes:
   65   bad input data, reference data or policy file
   66   an input folder or file does not exist
   70   the build output (dist/) is missing or broken: run npm ci
+  71   out of memory: DuckDB reached its memory limit (raise DECLMATCH_DUCKDB_MEMORY)
   73   an output already exists (use --force to replace it)
   74   I/O error (disk full, permission denied)
   75   the database is locked by another process; try again later

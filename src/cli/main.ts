@@ -684,6 +684,7 @@ function exitCodeOf(err: unknown): number {
   if (err instanceof DeclmatchError) return err.exitCode;
   if (err instanceof PolicyError) return EXIT.DATA;
   if (err instanceof RangeError) return EXIT.USAGE;
+  if (err instanceof DbError && err.code === 'DB_OUT_OF_MEMORY') return EXIT.OUT_OF_MEMORY;
   const e = err as NodeJS.ErrnoException;
   if (e && typeof e.code === 'string' && IO_ERRORS.includes(e.code)) return EXIT.IO;
   return EXIT.CRASH;

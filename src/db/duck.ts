@@ -21,7 +21,7 @@ import {
   type JS,
 } from '@duckdb/node-api';
 
-export type DbErrorCode = 'DB_LOCKED' | 'DB_ERROR';
+export type DbErrorCode = 'DB_LOCKED' | 'DB_OUT_OF_MEMORY' | 'DB_ERROR';
 
 /** A DuckDB failure. `code` is 'DB_LOCKED' when another process holds the database file's lock. */
 export class DbError extends Error {
@@ -53,6 +53,14 @@ export function dbError(cause: unknown, sql: string): DbError {
     return new DbError(
       'DB_LOCKED',
       `the database is locked by another process (${text.split('\n')[0]}); wait for it to finish or use another database file`,
+      shown,
+      { cause },
+    );
+  }
+  if (/^Out of Memory Error/m.test(text)) {
+    return new DbError(
+      'DB_OUT_OF_MEMORY',
+      `DuckDB ran out of memory (${text.split('\n')[0]}); raise its memory limit (DECLMATCH_DUCKDB_MEMORY), run with fewer --threads, or free disk for its spill folder\n  while running: ${shown}`,
       shown,
       { cause },
     );
