@@ -462,6 +462,18 @@ describe('Db', () => {
     assert.equal(dbError(new Error('Catalog Error: Table with name t does not exist!'), 'SELECT 1').code, 'DB_ERROR');
   });
 
+  test('vacuum: false turns off the row-group merging of checkpoints (what runs use); the default keeps it', async () => {
+    const off = await openDatabase(':memory:', { threads: 1, vacuum: false });
+    const on = await openDatabase(':memory:', { threads: 1 });
+    try {
+      assert.equal(Number((await off.all(`SELECT current_setting('max_vacuum_tasks') AS v`))[0]?.v), 0);
+      assert.ok(Number((await on.all(`SELECT current_setting('max_vacuum_tasks') AS v`))[0]?.v) > 0);
+    } finally {
+      off.close();
+      on.close();
+    }
+  });
+
   test('DuckDB running out of memory is DB_OUT_OF_MEMORY, with what to do about it', async () => {
     // no spill folder and a tiny limit: a large hash aggregate cannot fit
     const db = await openDatabase(':memory:', { threads: 1, memoryLimit: '16MB', tempDirectory: '' });

@@ -169,7 +169,7 @@ function businessDate(dir: string, given: string | undefined): string {
 async function openForCli(path: string, threads: number) {
   const file = resolve(path);
   try {
-    return await openDatabase(file, { threads, memoryLimit: process.env.DECLMATCH_DUCKDB_MEMORY ?? '3GB', tempDirectory: `${file}.tmp` });
+    return await openDatabase(file, { threads, memoryLimit: process.env.DECLMATCH_DUCKDB_MEMORY ?? '3GB', tempDirectory: `${file}.tmp`, vacuum: false });
   } catch (e) {
     if (e instanceof DbError && e.code === 'DB_LOCKED') throw new DeclmatchError('DB_LOCKED', `${path} is in use by another process; try again when it is free`, EXIT.TEMP_FAIL, { cause: e });
     throw e;

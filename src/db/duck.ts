@@ -75,6 +75,13 @@ export interface DbOptions {
   memoryLimit?: string;
   /** Where DuckDB spills when over the memory limit. */
   tempDirectory?: string;
+  /**
+   * false: checkpoints do not merge partly filled or partly deleted row groups (max_vacuum_tasks 0).
+   * A parallel INSERT from Parquet leaves a few partly filled row groups per table, and the next
+   * checkpoint rewrote them: 16.7 of the 87 s of a 1M-list Parquet run were its final COMMIT, 0.6 s
+   * without. Wholly deleted row groups are still freed.
+   */
+  vacuum?: boolean;
 }
 
 /**
@@ -190,6 +197,7 @@ export async function openDatabase(path: string, opts: DbOptions = {}): Promise<
   if (opts.threads !== undefined) config.threads = String(opts.threads);
   if (opts.memoryLimit !== undefined) config.memory_limit = opts.memoryLimit;
   if (opts.tempDirectory !== undefined) config.temp_directory = opts.tempDirectory;
+  if (opts.vacuum === false) config.max_vacuum_tasks = '0';
   let instance: DuckDBInstance | undefined;
   try {
     instance = await DuckDBInstance.create(path, config);
