@@ -174,6 +174,29 @@ describe('BatchBuilder', () => {
     assertSameRows(LIST, roundTrip(LIST, rows), rows);
   });
 
+  test('truncate drops the last rows whole: what follows is as if they had never been appended', () => {
+    const mk = (i: number) => {
+      const row = stagingRow(LIST, rawRecord(LIST, i), i);
+      const cols = stagingColumns(LIST).filter((c) => c.nullable);
+      row[cols[i % cols.length]!.column] = null; // nulls (and booleans) in the dropped rows too
+      if (i % 2) row.record_valid = false;
+      return row;
+    };
+    const kept = Array.from({ length: 13 }, (_, i) => mk(i));
+    const dropped = Array.from({ length: 11 }, (_, i) => mk(100 + i));
+    const after = Array.from({ length: 6 }, (_, i) => mk(200 + i));
+    const b = new BatchBuilder(LIST, 4); // grows while the dropped rows come in
+    for (const r of [...kept, ...dropped]) b.append(r);
+    b.truncate(kept.length);
+    assert.equal(b.length, kept.length);
+    for (const r of after) b.append(r);
+    const got = readBatch(b.finish());
+    assertSameRows(LIST, got, [...kept, ...after]);
+    const want = roundTrip(LIST, [...kept, ...after]);
+    for (const c of stagingColumns(LIST)) assert.equal(got.getChild(c.column)?.nullCount, want.getChild(c.column)?.nullCount, `${c.column} null count`);
+    assert.throws(() => b.truncate(1), RangeError, 'not beyond the rows there are');
+  });
+
   test('a missing key is NULL', () => {
     const table = roundTrip(LIST_LINE, [{ source_file: 'a.xml', record_index: 0, record_valid: true }]);
     assert.equal(cell(table, 'qty', 'decimal', 0), null);

@@ -208,6 +208,27 @@ export class BatchBuilder {
     this.rows = i + 1;
   }
 
+  /**
+   * Drops the rows appended after the first `length` (a file of a group that turned out malformed:
+   * parse-file.ts). Clears what those rows left in the buffers, as `reset` does.
+   */
+  truncate(length: number): void {
+    if (!Number.isInteger(length) || length < 0 || length > this.rows) throw new RangeError(`truncate to ${length} of ${this.rows} rows`);
+    if (length === this.rows) return;
+    for (const c of this.columns) {
+      // the dropped rows' nulls leave the count; their validity and boolean bits go back to 0
+      for (let i = length; i < this.rows; i++) {
+        const byte = i >>> 3;
+        const bit = 1 << (i & 7);
+        if ((c.valid[byte]! & bit) === 0) c.nulls--;
+        c.valid[byte] = c.valid[byte]! & ~bit;
+        if (c.kind === K_BOOLEAN) c.bytes[byte] = c.bytes[byte]! & ~bit;
+      }
+      if (c.kind === K_STRING) c.pos = c.words[length]!;
+    }
+    this.rows = length;
+  }
+
   /** Serialises the rows so far as one Arrow IPC stream (schema + one record batch) and resets. */
   finish(): Uint8Array {
     const n = this.rows;

@@ -109,8 +109,14 @@ class PartSender {
   }
 }
 
+/**
+ * Where the rows of one file attempt go. Alone (`shared` unset) a collector has its own builders and
+ * hands a batch out whenever one reaches `batchRows`. In a group (parseGroup) the builders are the
+ * group's: nothing is handed out in the middle of a file, so that a file that ends malformed can be
+ * taken back out whole (`BatchBuilder.truncate` to the marks taken when the file began).
+ */
 class Collector {
-  private readonly builders = new Map<RecordTypeName, BatchBuilder>();
+  private readonly builders: Map<RecordTypeName, BatchBuilder>;
   readonly batches: ParseResult['batches'] = [];
   readonly counts: ParseResult['counts'] = {};
   quarantine: QuarantineRow[] = [];
@@ -119,7 +125,12 @@ class Collector {
     /** Where finished batches and quarantine rows go while reading (streaming), else kept here. */
     private readonly sender: PartSender | null = null,
     private readonly attempt = 1,
-  ) {}
+    shared?: Map<RecordTypeName, BatchBuilder>,
+  ) {
+    this.builders = shared ?? new Map();
+    this.grouped = shared !== undefined;
+  }
+  private readonly grouped: boolean;
 
   findings(rows: readonly QuarantineRow[]): void {
     for (const r of rows) this.quarantine.push(r);
@@ -139,7 +150,7 @@ class Collector {
     const c = (this.counts[type] ??= { read: 0, invalid: 0 });
     c.read++;
     if (row.record_valid === false) c.invalid++;
-    if (b.length >= this.batchRows) {
+    if (!this.grouped && b.length >= this.batchRows) {
       const rows = b.length;
       const ipc = b.finish();
       if (this.sender) this.sender.send({ attempt: this.attempt, kind: 'batch', type, rows, ipc });
@@ -148,6 +159,7 @@ class Collector {
   }
 
   flush(): void {
+    if (this.grouped) return; // the group hands its builders out between files
     for (const [type, b] of this.builders) if (b.length > 0) this.batches.push({ type, rows: b.length, ipc: b.finish() });
   }
 }
@@ -169,18 +181,54 @@ export async function parseFile(task: ParseTask): Promise<ParseResult> {
   const sender = task.port ? new PartSender(task.port) : null;
   let attempt = 0;
   try {
-    const r = await parseWith(task, sender, () => ++attempt);
+    const r = await parseWith(task, (batchRows) => new Collector(batchRows, sender, ++attempt), sender);
     return sender ? { ...r, streamed: sender.sent, attempt } : r;
   } finally {
     sender?.close();
   }
 }
 
-async function parseWith(task: ParseTask, sender: PartSender | null, nextAttempt: () => number): Promise<ParseResult> {
+/** What a worker returns for a group of files: each file's result (no batches) and the group's batches. */
+export interface GroupResult {
+  results: ParseResult[];
+  batches: ParseResult['batches'];
+}
+
+/**
+ * Several small files as one task (pool.ts groups them): their rows share one set of builders, so
+ * a day of thousands of small messages travels as a few large batches instead of thousands of small
+ * ones (each batch costs a fixed amount to serialise, read and append: measured as a third of the
+ * main thread's work on a 100,000-list XML day). A file that ends malformed or skipped is taken back
+ * out of the builders whole; its result says so, as it would alone. No streaming: the files are small.
+ */
+export async function parseGroup(tasks: readonly ParseTask[]): Promise<GroupResult> {
+  const builders = new Map<RecordTypeName, BatchBuilder>();
+  const batches: GroupResult['batches'] = [];
+  const results: ParseResult[] = [];
+  const batchRows = tasks[0]?.batchRows ?? 16_384;
+  for (const task of tasks) {
+    const marks = new Map([...builders].map(([t, b]) => [t, b.length] as const));
+    // every attempt at the file starts from the marks (a second pass drops what the first added)
+    const rollback = () => {
+      for (const [t, b] of builders) b.truncate(marks.get(t) ?? 0);
+    };
+    const r = await parseWith(task, (n) => {
+      rollback();
+      return new Collector(n, null, 1, builders);
+    }, null);
+    if (r.status !== 'ok') rollback();
+    results.push(r);
+    for (const [type, b] of builders) if (b.length >= batchRows) batches.push({ type, rows: b.length, ipc: b.finish() });
+  }
+  for (const [type, b] of builders) if (b.length > 0) batches.push({ type, rows: b.length, ipc: b.finish() });
+  return { results, batches };
+}
+
+async function parseWith(task: ParseTask, collector: (batchRows: number) => Collector, sender: PartSender | null): Promise<ParseResult> {
   const pace = sender ? () => sender.pace() : undefined;
   if (task.kind === 'xml') {
     const read = async (type: RecordTypeName | null) => {
-      const c = new Collector(task.batchRows ?? 16_384, sender, nextAttempt());
+      const c = collector(task.batchRows ?? 16_384);
       const outcome = await readCebXml(
         task.path,
         (e) => {
@@ -206,7 +254,7 @@ async function parseWith(task: ParseTask, sender: PartSender | null, nextAttempt
     c.flush();
     return { file: task.name, status: 'ok', detail: outcome.root, messageGuid: outcome.messageGuid, recordType: outcome.recordType, counts: c.counts, batches: c.batches, quarantine: c.quarantine };
   }
-  const col = new Collector(task.batchRows ?? 16_384, sender, nextAttempt());
+  const col = collector(task.batchRows ?? 16_384);
   const type = task.recordType;
   if (!type) return malformed(task, 'the file name names no record type', null, null);
   const res = await readTabular(
@@ -229,6 +277,22 @@ async function parseWith(task: ParseTask, sender: PartSender | null, nextAttempt
 // ---- one transferable buffer: [u32 header length][header JSON][ipc bytes ...] --------------------
 
 export function packResult(r: ParseResult): ArrayBuffer {
+  return pack(r);
+}
+
+export function unpackResult(buf: ArrayBuffer): ParseResult {
+  return unpack<ParseResult>(buf);
+}
+
+export function packGroup(g: GroupResult): ArrayBuffer {
+  return pack(g);
+}
+
+export function unpackGroup(buf: ArrayBuffer): GroupResult {
+  return unpack<GroupResult>(buf);
+}
+
+function pack(r: { batches: ParseResult['batches'] }): ArrayBuffer {
   const { batches, ...rest } = r;
   const header = Buffer.from(JSON.stringify({ ...rest, batches: batches.map((b) => ({ type: b.type, rows: b.rows, bytes: b.ipc.byteLength })) }), 'utf8');
   const total = 4 + header.length + batches.reduce((s, b) => s + b.ipc.byteLength, 0);
@@ -243,15 +307,15 @@ export function packResult(r: ParseResult): ArrayBuffer {
   return out.buffer;
 }
 
-export function unpackResult(buf: ArrayBuffer): ParseResult {
+function unpack<T extends { batches: ParseResult['batches'] }>(buf: ArrayBuffer): T {
   const bytes = new Uint8Array(buf);
   const len = new DataView(buf).getUint32(0, true);
-  const header = JSON.parse(Buffer.from(bytes.subarray(4, 4 + len)).toString('utf8')) as Omit<ParseResult, 'batches'> & { batches: { type: RecordTypeName; rows: number; bytes: number }[] };
+  const header = JSON.parse(Buffer.from(bytes.subarray(4, 4 + len)).toString('utf8')) as Omit<T, 'batches'> & { batches: { type: RecordTypeName; rows: number; bytes: number }[] };
   let at = 4 + len;
   const batches = header.batches.map((b) => {
     const ipc = bytes.subarray(at, at + b.bytes);
     at += b.bytes;
     return { type: b.type, rows: b.rows, ipc };
   });
-  return { ...header, batches };
+  return { ...header, batches } as unknown as T;
 }

@@ -10,10 +10,16 @@
  * worker read on (parse-file.ts: at most STREAM_WINDOW parts unacknowledged). The parts of a file
  * that ends malformed, of a worker that fails, or of an attempt the reader abandoned are dropped
  * again (`onDiscard`) before its result is loaded, so that a file is still staged all or nothing.
+ *
+ * Small XML files travel in groups (`groupTasks`, parse-file.ts `parseGroup`): one task, one set
+ * of batches for all of them, each file's result as it would be alone. A group is not streamed; if
+ * its worker fails, its files are queued again one by one and the fault handling above applies to
+ * each. On a generated 100,000-list XML day (3,922 files of ~140 KB) this took the ingest from
+ * 22.1 s to 17.4 s on 2 cores (CPU 35.4 s -> 28.2 s).
  */
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { unpackResult, type ParseResult, type ParseTask, type StreamedPart } from './parse-file.js';
+import { unpackGroup, unpackResult, type ParseResult, type ParseTask, type StreamedPart } from './parse-file.js';
 
 export class PoolError extends Error {
   readonly code = 'WORKERS_FAILING';
@@ -36,6 +42,45 @@ export interface PoolOptions {
   onPart: (file: string, part: StreamedPart) => Promise<void>;
   /** Drops every part of `file` loaded so far (a malformed file, a failed worker, an abandoned attempt). */
   onDiscard: (file: string) => Promise<void>;
+  /**
+   * XML files of at most `groupFileBytes` go to the workers in groups of about `groupBytes`
+   * (parse-file.ts `parseGroup`); 0 sends every file alone. A group whose worker fails is sent
+   * again file by file, so that only the file at fault is quarantined.
+   */
+  groupBytes?: number;
+  groupFileBytes?: number;
+}
+
+/** Defaults of PoolOptions.groupBytes / groupFileBytes (a generated day's messages are ~140 KB). */
+export const GROUP_BYTES = 4_000_000;
+export const GROUP_FILE_BYTES = 1_000_000;
+/** Most files in one group. */
+const GROUP_FILES = 64;
+
+/** Consecutive small XML tasks as groups, the rest alone (in the order given). */
+export function groupTasks(tasks: readonly ParseTask[], groupBytes: number, groupFileBytes: number): (ParseTask | ParseTask[])[] {
+  const out: (ParseTask | ParseTask[])[] = [];
+  let group: ParseTask[] = [];
+  let bytes = 0;
+  const close = () => {
+    if (group.length === 1) out.push(group[0] as ParseTask);
+    else if (group.length > 1) out.push(group);
+    group = [];
+    bytes = 0;
+  };
+  for (const t of tasks) {
+    const b = t.bytes ?? Infinity;
+    if (groupBytes <= 0 || t.kind !== 'xml' || b > groupFileBytes) {
+      close();
+      out.push(t);
+      continue;
+    }
+    group.push(t);
+    bytes += b;
+    if (bytes >= groupBytes || group.length >= GROUP_FILES) close();
+  }
+  close();
+  return out;
 }
 
 /** How long the parts a finished worker announced may take to arrive (they were sent before its result). */
@@ -143,9 +188,38 @@ export async function runPool(tasks: readonly ParseTask[], o: PoolOptions): Prom
     inFlight.add(tracked);
     return tracked;
   };
+  // a group: no streaming; its results (in file order) and batches come back together. If its
+  // worker fails, its files go back in the queue one by one (a failed group does not count towards
+  // maxConsecutiveFailures: the single files that fail again do).
+  const runGroup = (group: ParseTask[]): Promise<void> => {
+    const bytes = group.reduce((n, t) => n + (t.bytes ?? 0), 0);
+    const limit = o.timeoutMs + Math.ceil((bytes / 1e6) * (o.timeoutMsPerMb ?? 0));
+    const p = pool.run({ group }, { signal: AbortSignal.timeout(limit) }).then(
+      (buf: ArrayBuffer) => {
+        consecutive = 0;
+        const g = unpackGroup(buf);
+        loading = loading.then(async () => {
+          // the group's batches hold the rows of its ok files: loaded with the first result
+          for (const [i, r] of g.results.entries()) await o.onResult(i === 0 ? { ...r, batches: g.batches } : r);
+        });
+        return loading;
+      },
+      () => {
+        units.push(...group);
+      },
+    );
+    const tracked = p.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+    return tracked;
+  };
+  const units = groupTasks(tasks, o.groupBytes ?? GROUP_BYTES, o.groupFileBytes ?? GROUP_FILE_BYTES);
   try {
-    while (next < tasks.length && !failure) {
-      while (inFlight.size < o.threads * 2 && next < tasks.length && !failure) runOne(tasks[next++] as ParseTask);
+    while ((next < units.length || inFlight.size) && !failure) {
+      while (inFlight.size < o.threads * 2 && next < units.length && !failure) {
+        const u = units[next++] as ParseTask | ParseTask[];
+        if (Array.isArray(u)) runGroup(u);
+        else runOne(u);
+      }
       if (inFlight.size) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
