@@ -11,6 +11,7 @@ import {
   charLength,
   formatDecimal,
   parseDecimal,
+  parseDecimalText,
   validateField,
   validateRecord,
   type FieldCode,
@@ -403,5 +404,27 @@ describe('whole records', () => {
     const v = validateRecord(LIST, { ...EXAMPLE.head, somethingElse: 'x' });
     assert.ok(v.ok);
     assert.equal('somethingElse' in v.row, false);
+  });
+});
+
+describe('parseDecimal fast path', () => {
+  test('agrees with parseDecimalText on 200,000 seeded decimal-like texts and every digit limit', () => {
+    let seed = 20261123;
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const parts = ['0', '00', '1', '9', '5', '12345', '99999', '000', '.', '-', '+', '0.', '.0', '1234567890', '12345678901', 'e', ' ', '1e5', '٣'];
+    const limits: [number, number][] = [[19, 5], [19, 2], [18, 5], [5, 0], [10, 3], [15, 5], [3, 1]];
+    let answered = 0;
+    for (let k = 0; k < 200_000; k++) {
+      let t = '';
+      for (let j = 1 + rnd(5); j > 0; j--) t += parts[rnd(parts.length)];
+      const [total, frac] = limits[rnd(limits.length)]!;
+      const want = parseDecimalText(t, total, frac);
+      assert.deepEqual(parseDecimal(t, total, frac), want, `${JSON.stringify(t)} (${total}, ${frac})`);
+      if (typeof want === 'bigint') answered++;
+    }
+    assert.ok(answered > 20_000, `enough valid decimals among them (${answered})`);
   });
 });

@@ -142,7 +142,15 @@ export class BatchBuilder {
     return this.rows;
   }
 
+  /** One row keyed by staging column name (a missing key is NULL). */
   append(row: StagingRow): void {
+    const values = new Array<unknown>(this.columns.length);
+    for (let k = 0; k < this.columns.length; k++) values[k] = row[this.columns[k]!.name];
+    this.appendValues(values);
+  }
+
+  /** One row as values in staging column order (`stagingColumns(spec)`; records.ts `StagingValues`). */
+  appendValues(values: readonly unknown[]): void {
     const i = this.rows;
     if (i === this.capacity) {
       this.capacity *= 2;
@@ -150,8 +158,10 @@ export class BatchBuilder {
     }
     const bit = 1 << (i & 7);
     const byte = i >>> 3;
-    for (const c of this.columns) {
-      const v = row[c.name];
+    const cols = this.columns;
+    for (let k = 0; k < cols.length; k++) {
+      const c = cols[k]!;
+      const v = values[k];
       if (v === null || v === undefined) {
         c.nulls++;
         switch (c.kind) {

@@ -15,7 +15,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { recordSpec, tabularColumns, type RecordTypeName } from '../spec/fields.js';
 import { BatchBuilder } from './batch.js';
 import type { FileKind } from './discover.js';
-import { entityRows, tabularRow, type QuarantineRow } from './records.js';
+import { entityValues, RECORD_VALID, tabularValues, type QuarantineRow, type StagingValues } from './records.js';
 import { readTabular } from './tabular.js';
 import { DEFAULT_XML_CAPS, readCebXml, type XmlCaps, type XmlParserKind } from './xml.js';
 
@@ -140,16 +140,16 @@ class Collector {
     }
   }
 
-  add(type: RecordTypeName, row: Record<string, unknown>): void {
+  add(type: RecordTypeName, values: StagingValues): void {
     let b = this.builders.get(type);
     if (!b) {
       b = new BatchBuilder(recordSpec(type), Math.min(this.batchRows, 512));
       this.builders.set(type, b);
     }
-    b.append(row as never);
+    b.appendValues(values);
     const c = (this.counts[type] ??= { read: 0, invalid: 0 });
     c.read++;
-    if (row.record_valid === false) c.invalid++;
+    if (values[RECORD_VALID] === false) c.invalid++;
     if (!this.grouped && b.length >= this.batchRows) {
       const rows = b.length;
       const ipc = b.finish();
@@ -233,7 +233,7 @@ async function parseWith(task: ParseTask, collector: (batchRows: number) => Coll
         task.path,
         (e) => {
           if (type === null) return; // the root was not sniffed: a second pass reads the entities
-          const r = entityRows(type, e.head, e.lines, { file: task.name, messageGuid: e.messageGuid, recordIndex: e.index });
+          const r = entityValues(type, e.head, e.lines, { file: task.name, messageGuid: e.messageGuid, recordIndex: e.index });
           c.add(type, r.head);
           const lineType = recordSpec(type).lines;
           if (lineType) for (const l of r.lines) c.add(lineType, l);
@@ -263,8 +263,8 @@ async function parseWith(task: ParseTask, collector: (batchRows: number) => Coll
     tabularColumns(recordSpec(type)),
     recordSpec(type),
     (raw, index) => {
-      const r = tabularRow(type, raw, { file: task.name, messageGuid: null, recordIndex: index });
-      col.add(type, r.row);
+      const r = tabularValues(type, raw, { file: task.name, messageGuid: null, recordIndex: index });
+      col.add(type, r.values);
       col.findings(r.quarantine);
     },
     pace,
