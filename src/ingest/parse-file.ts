@@ -10,6 +10,9 @@
  * (a 1 GB message held ~480 MB of batches, packed into a second copy, before this). The pool stages
  * them as they come and drops them again when the file ends malformed or the reader starts a second
  * attempt (`attempt`). Without a port (tests, benchmarks) everything comes back in the ParseResult.
+ *
+ * Groups: small files may come as one task (`parseGroup`, grouped by pool.ts): one set of builders
+ * for all of them, each file's ParseResult as alone, the batches once for the group.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { recordSpec, tabularColumns, type RecordTypeName } from '../spec/fields.js';
