@@ -13,6 +13,8 @@ import { openDatabase, type Db } from '../src/db/duck.js';
 import { generateDays } from '../src/generate/generator.js';
 import { discover } from '../src/ingest/discover.js';
 import { ingestDay, type IngestResult } from '../src/ingest/ingest.js';
+import { groupTasks } from '../src/ingest/pool.js';
+import type { ParseTask } from '../src/ingest/parse-file.js';
 import { parseCsv } from '../src/policy/csv.js';
 import { RECORD_SPECS } from '../src/spec/fields.js';
 import { stagingTable } from '../src/spec/schema.js';
@@ -233,6 +235,17 @@ describe('threads and bad files', () => {
       }
     });
   }
+
+  test('groupTasks: consecutive small XML files in groups of about the group size, everything else alone, order kept', () => {
+    const t = (name: string, bytes: number, kind: ParseTask['kind'] = 'xml'): ParseTask => ({ path: name, name, kind, recordType: 'list', bytes });
+    const tasks = [t('a', 300), t('b', 300), t('c', 300), t('big', 2000), t('d', 300), t('e.csv', 10, 'csv'), t('f', 300), t('g', 100), t('h', 300), t('i', 300)];
+    const names = (u: ParseTask | ParseTask[]) => (Array.isArray(u) ? u.map((x) => x.name) : u.name);
+    // groups close once they reach 800 bytes; files over 1000 bytes and tabular files go alone
+    assert.deepEqual(groupTasks(tasks, 800, 1000).map(names), [['a', 'b', 'c'], 'big', 'd', 'e.csv', ['f', 'g', 'h', 'i']]);
+    assert.deepEqual(groupTasks(tasks, 0, 1000).map(names), tasks.map((x) => x.name), 'group size 0: every file alone');
+    const many = Array.from({ length: 150 }, (_, i) => t(`m${i}`, 1));
+    assert.deepEqual(groupTasks(many, 1e9, 1000).map((u) => (Array.isArray(u) ? u.length : 1)), [64, 64, 22], 'at most 64 files a group');
+  });
 
   test('after N worker failures in a row the ingest stops with an error', async () => {
     const dir = join(tmp, 'fault-many');
