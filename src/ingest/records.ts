@@ -56,14 +56,30 @@ export const RECORD_VALID = 3;
 /** A validated row of one record type, with its provenance and validity flag, as values. */
 export function stagingValues(spec: RecordSpec, raw: RawRecord, prov: Provenance, link?: RawRecord): { values: StagingValues; errors: readonly FieldError[] } {
   const errors: FieldError[] = [];
-  const values: StagingValues = [prov.file, prov.messageGuid, prov.recordIndex, true];
+  const { parentKeys, width } = shapeOf(spec);
+  const values: StagingValues = new Array(width);
+  values[0] = prov.file;
+  values[1] = prov.messageGuid;
+  values[2] = prov.recordIndex;
+  let k = 4;
   if (spec.parent) {
-    for (const k of parentKeyFields(spec)) values.push(link ? emptyToNull(link[k]) : null);
-    values.push(link ? emptyToNull(link[HEAD_GUID]) : null);
+    for (const p of parentKeys) values[k++] = link ? emptyToNull(link[p]) : null;
+    values[k++] = link ? emptyToNull(link[HEAD_GUID]) : null;
   }
-  for (const f of spec.fields) values.push(validateField(f, raw[f.name], errors));
+  for (const f of spec.fields) values[k++] = validateField(f, raw[f.name], errors);
   values[RECORD_VALID] = errors.length === 0;
   return { values, errors };
+}
+
+/** Per record spec, computed once: the head key fields a line carries, and the row width. */
+const SHAPES = new Map<RecordSpec, { parentKeys: readonly string[]; width: number }>();
+function shapeOf(spec: RecordSpec): { parentKeys: readonly string[]; width: number } {
+  let s = SHAPES.get(spec);
+  if (!s) {
+    s = { parentKeys: parentKeyFields(spec), width: stagingColumns(spec).length };
+    SHAPES.set(spec, s);
+  }
+  return s;
 }
 
 /** The same row keyed by staging column name. */
