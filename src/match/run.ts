@@ -157,12 +157,15 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   // the list versions: latest non-draft version per key, valid or not (an invalid latest version is INVALID_RECORD)
   // (the invalid lines are looked up for the winners only)
   await db.run(`CREATE OR REPLACE TEMP TABLE w_lists AS
-    WITH win AS (SELECT * EXCLUDE (rn) FROM (
-        SELECT ${LIST_COLS},
+    -- the window ranks narrow rows (a version is identified by its day, file and position); the
+    -- winners' columns are joined back after it (ranking the wide rows sorted all their columns)
+    WITH ranked AS (
+        SELECT h.business_date AS b, h.source_file AS f, h.record_index AS r,
           row_number() OVER (PARTITION BY h.agent_code, h.cop_no ORDER BY h.app_time DESC NULLS LAST, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
         FROM hist_lists h
-        WHERE h.business_date <= DATE ${lit(date)} AND h.agent_code IS NOT NULL AND h.cop_no IS NOT NULL AND coalesce(h.app_status, '') <> '1'
-      ) WHERE rn = 1),
+        WHERE h.business_date <= DATE ${lit(date)} AND h.agent_code IS NOT NULL AND h.cop_no IS NOT NULL AND coalesce(h.app_status, '') <> '1'),
+    win AS (SELECT ${LIST_COLS} FROM hist_lists h JOIN ranked k ON k.rn = 1 AND h.business_date = k.b AND h.source_file = k.f AND h.record_index = k.r
+        WHERE h.business_date <= DATE ${lit(date)}),
     bad AS (SELECT DISTINCT l.head_guid, l.agent_code, l.cop_no FROM hist_list_lines l
             WHERE l.business_date <= DATE ${lit(date)} AND NOT l.record_valid AND l.head_guid IN (SELECT guid FROM win))
     SELECT win.* EXCLUDE (record_valid), NOT win.record_valid OR bad.head_guid IS NOT NULL AS invalid
