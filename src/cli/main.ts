@@ -294,6 +294,14 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
     recordsRead: 0,
     recordsQuarantined: 0,
   };
+  // the row in `runs` of an attempt that published nothing (a failure to write it is only logged)
+  const recordFailure = async (status: 'failed' | 'checks_failed', exitCode: number, message: string) => {
+    try {
+      await recordRun(db, { ...base, status, exitCode, policyId: null, message: message.slice(0, 2000) });
+    } catch (e2) {
+      log.error({ err: e2 }, 'could not record the failed run');
+    }
+  };
   try {
     let ingest: Awaited<ReturnType<typeof ingestDay>>;
     try {
@@ -306,11 +314,7 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
     } catch (e) {
       // a run that stops in the ingest (too many worker deaths, I/O, a bug) still leaves its row in `runs`
       progress.stop();
-      try {
-        await recordRun(db, { ...base, status: 'failed', exitCode: exitCodeOf(e), policyId: null, message: `ingest: ${(e as Error).message}`.slice(0, 2000) });
-      } catch (e2) {
-        log.error({ err: e2 }, 'could not record the failed run');
-      }
+      await recordFailure('failed', exitCodeOf(e), `ingest: ${(e as Error).message}`);
       log.error({ err: e }, 'ingest failed: nothing published');
       throw e;
     }
@@ -355,11 +359,7 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
       const checks = e instanceof ChecksFailed;
       // the code the command will exit with (main maps the error), so that `runs` says the same
       const code = checks ? EXIT.CHECKS_FAILED : exitCodeOf(e);
-      try {
-        await recordRun(db, { ...base, status: checks ? 'checks_failed' : 'failed', exitCode: code, policyId: null, message: (e as Error).message.slice(0, 2000) });
-      } catch (e2) {
-        log.error({ err: e2 }, 'could not record the failed run');
-      }
+      await recordFailure(checks ? 'checks_failed' : 'failed', code, (e as Error).message);
       log.error({ err: e }, checks ? 'checks failed: nothing published' : 'run failed: nothing published');
       if (checks) throw new DeclmatchError('CHECKS_FAILED', `${(e as Error).message}; nothing was published`, EXIT.CHECKS_FAILED);
       throw e;

@@ -80,29 +80,17 @@ function plan(spec: RecordSpec): Plan {
  * Concurrent calls are safe: from the appender's creation on, a call runs synchronously.
  */
 export async function appendBatch(db: Db, spec: RecordSpec, ipc: Uint8Array): Promise<number> {
-  const table = readBatch(ipc);
-  checkSchema(spec, table, plan(spec).columns);
-  if (table.numRows === 0) return 0;
-  const target = stagingTable(spec);
-  let appender: DuckDBAppender;
+  // a loader for one batch: its appender is closed (flushed, or cleared after an error) before returning
+  const loader = new StagingLoader(db);
+  let n: number;
   try {
-    appender = await db.connection.createAppender(target);
+    n = await loader.append(spec, ipc);
   } catch (e) {
-    throw dbError(e, `append to ${target}`);
+    loader.close(); // after an error: discards, throws nothing of its own
+    throw e;
   }
-  try {
-    appendTable(appender, spec, table);
-    appender.closeSync();
-  } catch (e) {
-    try {
-      appender.clear();
-      appender.closeSync();
-    } catch {
-      // the first error is the one to report
-    }
-    throw dbError(e, `append ${table.numRows} rows to ${target}`);
-  }
-  return table.numRows;
+  loader.close();
+  return n;
 }
 
 /** The rows of a checked batch into an open appender, one data chunk at a time. */

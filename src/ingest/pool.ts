@@ -103,8 +103,10 @@ export async function runPool(tasks: readonly ParseTask[], o: PoolOptions): Prom
   // loading happens on this thread in completion order; one result at a time
   let loading: Promise<void> = Promise.resolve();
   const inFlight = new Set<Promise<void>>();
+  /** The time limit of a task of `bytes` (a file, or a group's files together). */
+  const limitFor = (bytes: number) => o.timeoutMs + Math.ceil((bytes / 1e6) * (o.timeoutMsPerMb ?? 0));
   const runOne = (task: ParseTask): Promise<void> => {
-    const limit = o.timeoutMs + Math.ceil(((task.bytes ?? 0) / 1e6) * (o.timeoutMsPerMb ?? 0));
+    const limit = limitFor(task.bytes ?? 0);
     const { port1, port2 } = new MessageChannel();
     // parts received, the attempt and whether anything of it has been loaded (as of the chain)
     let received = 0;
@@ -192,8 +194,7 @@ export async function runPool(tasks: readonly ParseTask[], o: PoolOptions): Prom
   // worker fails, its files go back in the queue one by one (a failed group does not count towards
   // maxConsecutiveFailures: the single files that fail again do).
   const runGroup = (group: ParseTask[]): Promise<void> => {
-    const bytes = group.reduce((n, t) => n + (t.bytes ?? 0), 0);
-    const limit = o.timeoutMs + Math.ceil((bytes / 1e6) * (o.timeoutMsPerMb ?? 0));
+    const limit = limitFor(group.reduce((n, t) => n + (t.bytes ?? 0), 0));
     const p = pool.run({ group }, { signal: AbortSignal.timeout(limit) }).then(
       (buf: ArrayBuffer) => {
         consecutive = 0;
