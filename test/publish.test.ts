@@ -207,16 +207,25 @@ test('SIGTERM after the commit: exit 143, and the day is said to be published, b
   assert.deepEqual(await snapshot(db), await snapshot(clean), 'the day stopped after its commit equals an uninterrupted run');
 });
 
-test('a run that stops inside the ingest exits non-zero, publishes nothing, and leaves its row in runs', async () => {
-  const db = join(work, 'ingest-fail.duckdb');
+/**
+ * Day 1 published, then day 2 run with a fault injected: asserts that the database still holds
+ * exactly day 1, and returns the command's result and day 2's rows in `runs`.
+ */
+async function failedAttempt(name: string, inject: string): Promise<{ r: Result; runs: Record<string, unknown>[] }> {
+  const db = join(work, `${name}.duckdb`);
   assert.equal(run(db, D1).code, 0);
   const before1 = await snapshot(db);
+  const r = cliEnv({ DECLMATCH_FAULT_INJECT: inject }, 'run', join(days, D2), '--db', db, '--threads', '2', '--no-log-file');
+  assert.deepEqual(await snapshot(db), before1, `${name}: nothing of day 2 is published (${show(r)})`);
+  const runs = await query(db, `SELECT status, exit_code, message FROM runs WHERE business_date = DATE '${D2}'`);
+  return { r, runs };
+}
+
+test('a run that stops inside the ingest exits non-zero, publishes nothing, and leaves its row in runs', async () => {
   // every parse worker throws: after 8 in a row the ingest stops
-  const r = cliEnv({ DECLMATCH_FAULT_INJECT: 'throw:.xml' }, 'run', join(days, D2), '--db', db, '--threads', '2', '--no-log-file');
+  const { r, runs } = await failedAttempt('ingest-fail', 'throw:.xml');
   assert.notEqual(r.code, 0, show(r));
   assert.match(r.stderr, /parse workers failed in a row/);
-  assert.deepEqual(await snapshot(db), before1, 'nothing of day 2 is published');
-  const runs = await query(db, `SELECT status, exit_code, message FROM runs WHERE business_date = DATE '${D2}'`);
   assert.equal(runs.length, 1, 'the attempt is recorded');
   assert.equal(runs[0]?.status, 'failed');
   assert.equal(Number(runs[0]?.exit_code), r.code, 'runs.exit_code is the code the command exited with');
@@ -224,14 +233,9 @@ test('a run that stops inside the ingest exits non-zero, publishes nothing, and 
 });
 
 test('failed publish checks: exit 2, nothing published, the attempt recorded as checks_failed', async () => {
-  const db = join(work, 'checks.duckdb');
-  assert.equal(run(db, D1).code, 0);
-  const before1 = await snapshot(db);
-  const r = cliEnv({ DECLMATCH_FAULT_INJECT: 'corrupt:decisions' }, 'run', join(days, D2), '--db', db, '--threads', '2', '--no-log-file');
+  const { r, runs } = await failedAttempt('checks', 'corrupt:decisions');
   assert.equal(r.code, 2, show(r));
   assert.match(r.stderr, /more than one decision.*nothing was published/s);
-  assert.deepEqual(await snapshot(db), before1);
-  const runs = await query(db, `SELECT status, exit_code, message FROM runs WHERE business_date = DATE '${D2}'`);
   assert.equal(runs.length, 1);
   assert.equal(runs[0]?.status, 'checks_failed');
   assert.equal(Number(runs[0]?.exit_code), 2);
