@@ -82,6 +82,13 @@ export interface DbOptions {
    * without. Wholly deleted row groups are still freed.
    */
   vacuum?: boolean;
+  /**
+   * false: DuckDB may write the rows of a query without ORDER BY in any order (preserve_insertion_order
+   * false), so CREATE TABLE AS and INSERT … SELECT run in parallel without reassembling the input
+   * order. Nothing declmatch publishes depends on the physical order of rows (every read that needs
+   * an order says ORDER BY). Deciding a 1M-list day: 35.8 → 30.0 s.
+   */
+  ordered?: boolean;
 }
 
 /**
@@ -198,6 +205,7 @@ export async function openDatabase(path: string, opts: DbOptions = {}): Promise<
   if (opts.memoryLimit !== undefined) config.memory_limit = opts.memoryLimit;
   if (opts.tempDirectory !== undefined) config.temp_directory = opts.tempDirectory;
   if (opts.vacuum === false) config.max_vacuum_tasks = '0';
+  if (opts.ordered === false) config.preserve_insertion_order = 'false';
   let instance: DuckDBInstance | undefined;
   try {
     instance = await DuckDBInstance.create(path, config);
