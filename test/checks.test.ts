@@ -170,7 +170,7 @@ function referenceSql(): string {
 }
 
 function worldSql(w: World): string {
-  // m_ tables key a list by an integer (run.ts numbers the deciding lists): its place in the world, from 1
+  // m_ tables key a list and an order by an integer (run.ts numbers them): its place in the world, from 1
   const lists = w.lists.map(({ head: h }, i) => [
     String(i + 1), tsLit(h.appTime), str(policyAt(dateOf(h.appTime ?? '')).id), str(h.customsCode),
     str(h.ebpCode), str(h.ebcCode), str(h.orderNo), str(h.logisticsCode), str(h.logisticsNo), str(h.tradeMode),
@@ -183,12 +183,12 @@ function worldSql(w: World): string {
       num(x.totalPrice), str(x.unit),
     ]),
   );
-  const orders = w.orders.map(({ head: h }) => [
-    str(h.ebpCode), str(h.ebcCode), str(h.orderNo), str(h.orderType), num(h.goodsValue), cur(h.currency),
+  const orders = w.orders.map(({ head: h }, i) => [
+    String(i + 1), str(h.ebpCode), str(h.ebcCode), str(h.orderNo), str(h.orderType), num(h.goodsValue), cur(h.currency),
   ]);
-  const orderLines = w.orders.flatMap((o) =>
+  const orderLines = w.orders.flatMap((o, i) =>
     o.lines.map((x) => [
-      str(o.head.ebpCode), str(o.head.ebcCode), str(o.head.orderNo), int(x.gnum), str(x.itemNo), str(x.unit), cur(x.currency),
+      String(i + 1), str(o.head.ebpCode), str(o.head.ebcCode), str(o.head.orderNo), int(x.gnum), str(x.itemNo), str(x.unit), cur(x.currency),
       num(x.qty), num(x.price), num(x.totalPrice),
     ]),
   );

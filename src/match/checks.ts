@@ -4,8 +4,10 @@
  * INVALID_RECORD are decided elsewhere, as are the grace period and the decision itself.
  *
  * The caller fills the m_* input tables of CHECK_TABLES_DDL (valid lists only, each keyed by an
- * integer `list_key` of the caller's choosing, codes trimmed, currencies mapped to numeric customs
- * codes), then `runChecks` appends to m_values and m_reasons.
+ * integer `list_key` of the caller's choosing; each order numbered by an integer `order_id` that its
+ * lines carry too; codes trimmed, currencies mapped to numeric customs codes), then `runChecks`
+ * pairs each list with its order, the order's lines and its waybill once (PAIRS_SQL) and appends
+ * to m_values and m_reasons.
  * The SQL is meant to give exactly the reasons of `checkList` in src/generate/truth.ts.
  *
  * Conventions of every check:
@@ -44,7 +46,7 @@ const LIST = `m_lists l
 
 /** ... and the order with the list's three-part key (only lists that have one). */
 const LIST_ORDER = `${LIST}
-  JOIN m_orders o ON o.ebp_code = l.ebp_code AND o.ebc_code = l.ebc_code AND o.order_no = l.order_no`;
+  JOIN m_list_order o ON o.list_key = l.list_key`;
 
 /** The waybill with the list's key whose appTime is at most window days before the list's. */
 const WAYBILL_IN_WINDOW = `w.logistics_code = l.logistics_code AND w.logistics_no = l.logistics_no
@@ -52,11 +54,10 @@ const WAYBILL_IN_WINDOW = `w.logistics_code = l.logistics_code AND w.logistics_n
 
 /** ... and that waybill (only lists that have one). */
 const LIST_WAYBILL = `${LIST}
-  JOIN m_waybills w ON ${WAYBILL_IN_WINDOW}`;
+  JOIN m_list_waybill w ON w.list_key = l.list_key`;
 
 /** An order with the list's three-part key exists. */
-const ORDER_EXISTS = `EXISTS (SELECT 1 FROM m_orders o
-    WHERE o.ebp_code = l.ebp_code AND o.ebc_code = l.ebc_code AND o.order_no = l.order_no)`;
+const ORDER_EXISTS = `EXISTS (SELECT 1 FROM m_list_order o WHERE o.list_key = l.list_key)`;
 
 /** An order with the list's (ebp_code, order_no) exists under another ebc_code. */
 const ORDER_OTHER_PARTY_EXISTS = `EXISTS (SELECT 1 FROM m_orders o
@@ -92,10 +93,10 @@ CREATE OR REPLACE TEMP TABLE m_list_lines (
   list_key INTEGER, gnum INTEGER, item_no VARCHAR, gcode VARCHAR, country VARCHAR, currency VARCHAR,
   qty DECIMAL(19,5), price DECIMAL(19,5), total_price DECIMAL(19,5), unit VARCHAR);
 CREATE OR REPLACE TEMP TABLE m_orders (
-  ebp_code VARCHAR, ebc_code VARCHAR, order_no VARCHAR, order_type VARCHAR, goods_value DECIMAL(19,5),
+  order_id INTEGER, ebp_code VARCHAR, ebc_code VARCHAR, order_no VARCHAR, order_type VARCHAR, goods_value DECIMAL(19,5),
   currency VARCHAR);
 CREATE OR REPLACE TEMP TABLE m_order_lines (
-  ebp_code VARCHAR, ebc_code VARCHAR, order_no VARCHAR, gnum INTEGER, item_no VARCHAR, unit VARCHAR,
+  order_id INTEGER, ebp_code VARCHAR, ebc_code VARCHAR, order_no VARCHAR, gnum INTEGER, item_no VARCHAR, unit VARCHAR,
   currency VARCHAR, qty DECIMAL(19,5), price DECIMAL(19,5), total_price DECIMAL(19,5));
 CREATE OR REPLACE TEMP TABLE m_waybills (
   logistics_code VARCHAR, logistics_no VARCHAR, app_time TIMESTAMP, ebc_code VARCHAR,
@@ -110,6 +111,29 @@ CREATE OR REPLACE TEMP TABLE m_controlled (hs_prefix VARCHAR);
 CREATE OR REPLACE TEMP TABLE m_reasons (list_key INTEGER, code VARCHAR, severity VARCHAR, detail VARCHAR);
 CREATE OR REPLACE TEMP TABLE m_values (list_key INTEGER PRIMARY KEY, value_cny DECIMAL(38,13));
 `;
+
+// ---- the pairs, joined once -----------------------------------------------------------------------
+
+/**
+ * Each list's order (three-part key), the lines of that order, and the list's waybill in the
+ * window, keyed by list_key. Joined on the text keys once here, so that the checks join on the
+ * integer list_key (at a million lists each text-key join cost a few tenths of a second, and a
+ * dozen checks made them). Every match is kept, as the joins of the checks kept them.
+ */
+export const PAIRS_SQL = [
+  `CREATE OR REPLACE TEMP TABLE m_list_order AS
+   SELECT l.list_key, o.order_id, o.ebp_code, o.ebc_code, o.order_no, o.order_type, o.goods_value
+   FROM m_lists l
+   JOIN m_orders o ON o.ebp_code = l.ebp_code AND o.ebc_code = l.ebc_code AND o.order_no = l.order_no`,
+  `CREATE OR REPLACE TEMP TABLE m_list_order_lines AS
+   SELECT lo.list_key, ol.gnum, ol.item_no, ol.unit, ol.currency, ol.qty, ol.price, ol.total_price
+   FROM m_list_order lo
+   JOIN m_order_lines ol ON ol.order_id = lo.order_id`,
+  `CREATE OR REPLACE TEMP TABLE m_list_waybill AS
+   SELECT l.list_key, w.ebc_code, w.freight, w.insured_fee, w.gross_weight, w.pack_no
+   FROM ${LIST}
+   JOIN m_waybills w ON ${WAYBILL_IN_WINDOW}`,
+];
 
 // ---- the CNY value ------------------------------------------------------------------------------
 
@@ -163,9 +187,8 @@ WITH list_gnums AS MATERIALIZED (
   FROM ${LIST_ORDER}
   JOIN m_list_lines ll ON ll.list_key = l.list_key
 ), order_gnums AS MATERIALIZED (
-  SELECT l.list_key, ol.gnum
-  FROM ${LIST_ORDER}
-  JOIN m_order_lines ol ON ol.ebp_code = o.ebp_code AND ol.ebc_code = o.ebc_code AND ol.order_no = o.order_no
+  SELECT ol.list_key, ol.gnum
+  FROM m_list_order_lines ol
 ), unpaired AS (
   SELECT coalesce(lg.list_key, og.list_key) AS list_key, lg.gnum AS list_gnum, og.gnum AS order_gnum
   FROM list_gnums lg
@@ -179,22 +202,16 @@ SELECT list_key, 'LINE_COUNT_MISMATCH', 'R',
 FROM unpaired
 GROUP BY list_key`;
 
-// The list lines with their order's key are materialised first: left to itself the optimizer once
-// joined list lines to order lines on gnum alone (1..5) and spent five minutes on 30,000 lists.
 const LINE_MISMATCH = `
 INSERT INTO m_reasons
-WITH list_side AS MATERIALIZED (
-  SELECT l.list_key, o.ebp_code, o.ebc_code, o.order_no, ll.gnum, p.amount_tolerance AS tol,
-         ll.item_no, ll.unit, ll.currency, ll.qty, ll.price, ll.total_price
-  FROM ${LIST_ORDER}
+WITH paired AS (
+  SELECT l.list_key, ll.gnum, p.amount_tolerance AS tol,
+         ll.item_no AS l_item_no, ol.item_no AS o_item_no, ll.unit AS l_unit, ol.unit AS o_unit,
+         ll.currency AS l_currency, ol.currency AS o_currency, ll.qty AS l_qty, ol.qty AS o_qty,
+         ll.price AS l_price, ol.price AS o_price, ll.total_price AS l_total, ol.total_price AS o_total
+  FROM ${LIST}
   JOIN m_list_lines ll ON ll.list_key = l.list_key
-), paired AS (
-  SELECT x.list_key, x.gnum, x.tol,
-         x.item_no AS l_item_no, ol.item_no AS o_item_no, x.unit AS l_unit, ol.unit AS o_unit,
-         x.currency AS l_currency, ol.currency AS o_currency, x.qty AS l_qty, ol.qty AS o_qty,
-         x.price AS l_price, ol.price AS o_price, x.total_price AS l_total, ol.total_price AS o_total
-  FROM list_side x
-  JOIN m_order_lines ol ON ol.ebp_code = x.ebp_code AND ol.ebc_code = x.ebc_code AND ol.order_no = x.order_no AND ol.gnum = x.gnum
+  JOIN m_list_order_lines ol ON ol.list_key = ll.list_key AND ol.gnum = ll.gnum
 ), diffs AS (
   SELECT list_key, gnum, 1 AS field_no, printf('gnum %s itemNo %s vs %s', ${txt('gnum')}, ${txt('l_item_no')}, ${txt('o_item_no')}) AS diff
   FROM paired WHERE ${textsDiffer('l_item_no', 'o_item_no')}
@@ -232,7 +249,7 @@ INSERT INTO m_reasons
 SELECT l.list_key, 'WAYBILL_MISSING', 'P',
        printf('no waybill %s/%s within %s days', ${txt('l.logistics_code')}, ${txt('l.logistics_no')}, ${txt('p.waybill_window_days')})
 FROM ${LIST}
-WHERE NOT EXISTS (SELECT 1 FROM m_waybills w WHERE ${WAYBILL_IN_WINDOW})`;
+WHERE NOT EXISTS (SELECT 1 FROM m_list_waybill w WHERE w.list_key = l.list_key)`;
 
 const WAYBILL_PARTY_MISMATCH = `
 INSERT INTO m_reasons
@@ -298,7 +315,7 @@ INSERT INTO m_reasons
 SELECT l.list_key, 'PAYMENT_MISMATCH', 'V',
        printf('receipt charge %s vs goodsValue %s', ${num('r.charge')}, ${num('o.goods_value')})
 FROM ${LIST_ORDER}
-  JOIN m_receipts r ON r.ebc_code = l.ebc_code AND r.order_no = l.order_no
+  JOIN m_receipts r ON r.ebc_code = o.ebc_code AND r.order_no = o.order_no  -- the order's key is the list's; joined to the order, not to the list, or the optimizer paired every receipt with every order first
 WHERE ${amountsDiffer('r.charge', 'o.goods_value', 'p.amount_tolerance')}`;
 
 const UNKNOWN_CURRENCY = `
@@ -373,6 +390,7 @@ export async function runChecks(db: Db): Promise<void> {
     const shown = orphans.map((r) => `${String(r.list_key)} (policy ${String(r.policy_id ?? 'NULL')})`).join(', ');
     throw new Error(`runChecks: lists name a policy version that m_policy does not hold: ${shown}`);
   }
+  for (const q of PAIRS_SQL) await db.run(q);
   await db.run(VALUE_SQL);
   for (const c of CHECKS) await db.run(c.sql);
 }

@@ -150,7 +150,9 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
   await db.run(`DELETE FROM return_accepted_lines WHERE business_date = DATE ${lit(date)}`);
 
   // winners as of today
-  await db.run(`CREATE OR REPLACE TEMP TABLE w_orders AS ${winnersSql(date, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', ORDER_COLS)}`);
+  // (order_id numbers the orders for the checks, which pair an order with its lines by it)
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_orders AS SELECT row_number() OVER ()::INTEGER AS order_id, *
+    FROM (${winnersSql(date, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', ORDER_COLS)})`);
   await db.run(`CREATE OR REPLACE TEMP TABLE w_waybills AS ${winnersSql(date, 'waybills', ['logistics_code', 'logistics_no'], undefined, WAYBILL_COLS)}`);
   await db.run(`CREATE OR REPLACE TEMP TABLE w_receipts AS ${winnersSql(date, 'receipts', ['ebc_code', 'order_no'], undefined, RECEIPT_COLS)}`);
 
@@ -230,8 +232,8 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
     SELECT d.lid, l.gnum, l.item_no, l.gcode, l.country, ${currencySql('l.currency')}, l.qty, l.price, l.total_price, l.unit
     FROM deciding d JOIN hist_list_lines l ON l.agent_code = d.agent_code AND l.cop_no = d.cop_no AND l.head_guid = d.guid AND l.business_date = d.business_date
     WHERE NOT d.invalid`);
-  await db.run(`INSERT INTO m_orders SELECT ebp_code, ebc_code, order_no, order_type, goods_value, ${currencySql('currency')} FROM w_orders`);
-  await db.run(`INSERT INTO m_order_lines SELECT l.ebp_code, l.ebc_code, l.order_no, l.gnum, l.item_no, l.unit, ${currencySql('l.currency')}, l.qty, l.price, l.total_price
+  await db.run(`INSERT INTO m_orders SELECT order_id, ebp_code, ebc_code, order_no, order_type, goods_value, ${currencySql('currency')} FROM w_orders`);
+  await db.run(`INSERT INTO m_order_lines SELECT o.order_id, l.ebp_code, l.ebc_code, l.order_no, l.gnum, l.item_no, l.unit, ${currencySql('l.currency')}, l.qty, l.price, l.total_price
     FROM w_orders o JOIN hist_order_lines l ON l.ebp_code = o.ebp_code AND l.ebc_code = o.ebc_code AND l.order_no = o.order_no AND l.head_guid = o.guid AND l.business_date = o.business_date`);
   await db.run(`INSERT INTO m_waybills SELECT logistics_code, logistics_no, app_time, ebc_code, freight, insured_fee, gross_weight, pack_no FROM w_waybills`);
   await db.run(`INSERT INTO m_receipts SELECT ebc_code, order_no, charge FROM w_receipts`);
@@ -586,21 +588,20 @@ async function settle(
   await db.run(`CREATE OR REPLACE TEMP TABLE s_profile_rates (id VARCHAR, threshold HUGEINT)`);
   for (const p of ref.riskProfiles) await db.run(`INSERT INTO s_profile_rates VALUES (${lit(p.id)}, ${rateThreshold(p.rate)})`);
 
-  // one row per deciding list with what the checks found (settling order is app_s, agent_code, cop_no)
+  // one row per deciding list with what the checks found (settling order is app_s, agent_code,
+  // cop_no). The s_ tables are narrow: a list's codes and numbers stay in `deciding` and are joined
+  // by lid where they are written (copying them through every step cost seconds at 1M lists).
   await db.run(`CREATE OR REPLACE TEMP TABLE s_cand AS
     WITH flags AS (SELECT list_key AS lid, bool_or(severity = 'R') AS r, bool_or(severity = 'P') AS p, bool_or(severity = 'V') AS v FROM m_reasons GROUP BY list_key),
     base AS (
-      SELECT d.lid, d.agent_code, d.cop_no, d.customs_code, coalesce(epoch(d.app_time)::BIGINT, 0) AS app_s,
-        coalesce(strftime(d.app_time, '%Y'), '') AS app_year, nullif(d.invt_no, '') AS invt_no, d.invalid, d.trade_mode, d.ebp_code, d.ebc_code,
-        d.order_no, d.logistics_code, d.logistics_no, ${policyOf('d.app_time')} AS policy_id,
-        CASE WHEN NOT d.invalid AND o.order_no IS NOT NULL THEN d.ebp_code || '|' || d.ebc_code || '|' || d.order_no END AS order_key,
-        CASE WHEN NOT d.invalid AND w.logistics_no IS NOT NULL AND w.app_time >= d.app_time - to_days(mp.waybill_window_days)
-             THEN d.logistics_code || '|' || d.logistics_no END AS waybill_key,
+      SELECT d.lid, d.customs_code, coalesce(epoch(d.app_time)::BIGINT, 0) AS app_s,
+        coalesce(strftime(d.app_time, '%Y'), '') AS app_year, d.invalid, d.trade_mode, d.ebc_code, ${policyOf('d.app_time')} AS policy_id,
+        -- the order with the list's key, and its waybill within the window, as the checks paired them
+        -- (m_lists holds the valid lists only)
+        CASE WHEN d.lid IN (SELECT list_key FROM m_list_order) THEN d.ebp_code || '|' || d.ebc_code || '|' || d.order_no END AS order_key,
+        CASE WHEN d.lid IN (SELECT list_key FROM m_list_waybill) THEN d.logistics_code || '|' || d.logistics_no END AS waybill_key,
         p.invt_no AS prior_invt_no, coalesce(p.positive, false) AS prior_positive, coalesce(p.decided, false) AS prior_decided
-      FROM deciding d LEFT JOIN m_lists m ON m.list_key = d.lid
-        LEFT JOIN m_policy mp ON mp.policy_id = m.policy_id
-        LEFT JOIN m_orders o ON o.ebp_code = d.ebp_code AND o.ebc_code = d.ebc_code AND o.order_no = d.order_no
-        LEFT JOIN m_waybills w ON w.logistics_code = d.logistics_code AND w.logistics_no = d.logistics_no
+      FROM deciding d
         LEFT JOIN prior p ON p.agent_code = d.agent_code AND p.cop_no = d.cop_no),
     aged AS (
       SELECT b.*, NOT b.invalid AND ${end} - b.app_s >= coalesce(sp.grace_days, 0) * 86400 AS aged,
@@ -625,27 +626,30 @@ async function settle(
     WHERE NOT c.pre_r`);
   await db.run(`CREATE OR REPLACE TABLE s_owner (lid INTEGER, o_holder VARCHAR, w_holder VARCHAR)`);
   await db.run(`INSERT INTO s_owner SELECT lid, o_prior, w_prior FROM s_claim WHERE NOT shared`);
-  const chain = await db.columns(`SELECT c.lid, c.order_key, c.waybill_key, c.o_prior, c.w_prior, s.agent_code || '|' || s.cop_no AS list_key
-    FROM s_claim c JOIN s_cand s USING (lid) WHERE c.shared ORDER BY s.app_s, s.agent_code, s.cop_no`);
+  const chain = await db.columns(`SELECT c.lid, c.order_key, c.waybill_key, c.o_prior, c.w_prior, d.agent_code || '|' || d.cop_no AS list_key
+    FROM s_claim c JOIN s_cand s USING (lid) JOIN deciding d USING (lid) WHERE c.shared ORDER BY s.app_s, d.agent_code, d.cop_no`);
   if (chain.lid?.length) await appendRows(db, 's_owner', walkChains(chain));
 
   // the decision before the risk draws, the invtNo numbering (per customs code, in settling order,
   // for every list decided for the first time) and the draws (RELEASE only)
   await db.run(`CREATE OR REPLACE TEMP TABLE s_decided AS
     WITH d0 AS MATERIALIZED (
-      SELECT c.*, ow.o_holder, ow.w_holder, ow.lid IS NOT NULL AND ow.o_holder IS NULL AND ow.w_holder IS NULL AS held,
+      SELECT c.lid, c.customs_code, c.app_s, c.app_year, c.prior_invt_no, c.prior_decided, ow.o_holder, ow.w_holder,
+        ow.lid IS NOT NULL AND ow.o_holder IS NULL AND ow.w_holder IS NULL AS held,
         CASE WHEN c.pre_r OR ow.o_holder IS NOT NULL OR ow.w_holder IS NOT NULL THEN 'REJECT'
              WHEN c.p_check THEN 'PENDING' WHEN c.v_check THEN 'REVIEW' ELSE 'RELEASE' END AS decision0
       FROM s_cand c LEFT JOIN s_owner ow USING (lid)),
     -- the numbering sorts narrow rows only: sorting the whole row cost seconds at a million lists
     numbers AS (
-      SELECT lid, row_number() OVER (PARTITION BY coalesce(customs_code, '') ORDER BY app_s, agent_code, cop_no) AS n
-      FROM d0 WHERE decision0 <> 'PENDING' AND NOT prior_decided)
-    SELECT d0.*, coalesce(prior_invt_no, invt_no, CASE WHEN n IS NOT NULL THEN coalesce(customs_code, '') || app_year || 'E${doy}' || lpad(n::VARCHAR, 8, '0') END) AS invt_final
-    FROM d0 LEFT JOIN numbers USING (lid)`);
+      SELECT d0.lid, row_number() OVER (PARTITION BY coalesce(d0.customs_code, '') ORDER BY d0.app_s, d.agent_code, d.cop_no) AS n
+      FROM d0 JOIN deciding d USING (lid) WHERE d0.decision0 <> 'PENDING' AND NOT d0.prior_decided)
+    SELECT d0.lid, d0.o_holder, d0.w_holder, d0.held, d0.decision0,
+      coalesce(d0.prior_invt_no, nullif(d.invt_no, ''), CASE WHEN n IS NOT NULL THEN coalesce(d0.customs_code, '') || d0.app_year || 'E${doy}' || lpad(n::VARCHAR, 8, '0') END) AS invt_final
+    FROM d0 JOIN deciding d USING (lid) LEFT JOIN numbers USING (lid)`);
   const draw = (seed: string) => `('0x' || left(sha256(${seed} || d.invt_final), 16))::UBIGINT::HUGEINT`;
   await db.run(`CREATE OR REPLACE TEMP TABLE s_risk AS
-    WITH rel AS (SELECT * FROM s_decided d WHERE d.decision0 = 'RELEASE' AND d.policy_id IS NOT NULL AND d.invt_final IS NOT NULL)
+    WITH rel AS (SELECT d.lid, d.invt_final, c.seed, c.policy_id, c.trade_mode, c.ebc_code FROM s_decided d JOIN s_cand c USING (lid)
+                 WHERE d.decision0 = 'RELEASE' AND c.policy_id IS NOT NULL AND d.invt_final IS NOT NULL)
     SELECT d.lid, 'RISK_PROFILE' AS code, 'profiles ' || string_agg(h.id, ',' ORDER BY h.id) AS detail
       FROM rel d JOIN s_prof h ON h.list_key = d.lid JOIN s_profile_rates r ON r.id = h.id
       WHERE ${draw('d.seed || h.id')} < r.threshold GROUP BY d.lid
@@ -657,16 +661,16 @@ async function settle(
 
   // every reason: the checks' (P counted as R past the grace period), then those settling adds
   await db.run(`CREATE OR REPLACE TEMP TABLE s_reasons AS
-    SELECT c.lid, c.agent_code, c.cop_no, r.code, CASE WHEN c.aged AND r.severity = 'P' THEN 'R' ELSE r.severity END AS severity, r.detail
+    SELECT c.lid, r.code, CASE WHEN c.aged AND r.severity = 'P' THEN 'R' ELSE r.severity END AS severity, r.detail
       FROM s_cand c JOIN m_reasons r ON r.list_key = c.lid WHERE NOT c.invalid
-    UNION ALL SELECT lid, agent_code, cop_no, 'INVALID_RECORD', 'R', 'the list failed validation (see the quarantine)' FROM s_cand WHERE invalid
-    UNION ALL SELECT lid, agent_code, cop_no, 'DUPLICATE_LIST', 'R', agent_code || '|' || cop_no || ' was already decided and not cancelled'
-      FROM s_cand WHERE NOT invalid AND prior_positive
-    UNION ALL SELECT lid, agent_code, cop_no, 'ORDER_REUSED', 'R', 'order ' || order_key || ' is held by ' || o_holder FROM s_decided WHERE o_holder IS NOT NULL
-    UNION ALL SELECT lid, agent_code, cop_no, 'WAYBILL_REUSED', 'R', 'waybill ' || waybill_key || ' is held by ' || w_holder FROM s_decided WHERE w_holder IS NOT NULL
-    UNION ALL SELECT c.lid, c.agent_code, c.cop_no, r.code, 'I', r.detail FROM s_risk r JOIN s_cand c USING (lid)`);
-  await db.run(`INSERT INTO decision_reasons SELECT ${day}, * EXCLUDE (lid) FROM s_reasons`);
-  // the final decision and reason codes, narrow (a copy of the wide s_decided rows cost ~1.6 s at 1M lists)
+    UNION ALL SELECT lid, 'INVALID_RECORD', 'R', 'the list failed validation (see the quarantine)' FROM s_cand WHERE invalid
+    UNION ALL SELECT c.lid, 'DUPLICATE_LIST', 'R', d.agent_code || '|' || d.cop_no || ' was already decided and not cancelled'
+      FROM s_cand c JOIN deciding d USING (lid) WHERE NOT c.invalid AND c.prior_positive
+    UNION ALL SELECT lid, 'ORDER_REUSED', 'R', 'order ' || c.order_key || ' is held by ' || s.o_holder FROM s_decided s JOIN s_cand c USING (lid) WHERE s.o_holder IS NOT NULL
+    UNION ALL SELECT lid, 'WAYBILL_REUSED', 'R', 'waybill ' || c.waybill_key || ' is held by ' || s.w_holder FROM s_decided s JOIN s_cand c USING (lid) WHERE s.w_holder IS NOT NULL
+    UNION ALL SELECT lid, code, 'I', detail FROM s_risk`);
+  await db.run(`INSERT INTO decision_reasons SELECT ${day}, d.agent_code, d.cop_no, r.code, r.severity, r.detail FROM s_reasons r JOIN deciding d USING (lid)`);
+  // the final decision and reason codes, narrow
   await db.run(`CREATE OR REPLACE TEMP TABLE s_final AS
     WITH codes AS (SELECT lid, list_sort(list_distinct(list(code))) AS reasons FROM s_reasons GROUP BY lid),
     inspected AS (SELECT DISTINCT lid FROM s_risk)
@@ -674,14 +678,14 @@ async function settle(
       coalesce(c.reasons, []::VARCHAR[]) AS reasons
     FROM s_decided d LEFT JOIN inspected i USING (lid) LEFT JOIN codes c USING (lid)`);
   await db.run(`INSERT INTO decisions
-    SELECT ${day}, ${lit(runId)}, f.agent_code, f.cop_no,
-      CASE WHEN f.decision = 'PENDING' AND NOT f.prior_decided AND f.invt_no IS NULL THEN NULL ELSE f.invt_final END,
-      f.trade_mode, f.customs_code, f.ebp_code, f.ebc_code, f.order_no, f.logistics_code, f.logistics_no, f.decision,
+    SELECT ${day}, ${lit(runId)}, d.agent_code, d.cop_no,
+      CASE WHEN f.decision = 'PENDING' AND NOT c.prior_decided AND nullif(d.invt_no, '') IS NULL THEN NULL ELSE s.invt_final END,
+      d.trade_mode, d.customs_code, d.ebp_code, d.ebc_code, d.order_no, d.logistics_code, d.logistics_no, f.decision,
       CASE f.decision ${Object.entries(STATUS).map(([k, v]) => `WHEN '${k}' THEN ${v}`).join(' ')} END,
       CASE f.decision ${Object.entries(CHANNEL).filter(([, v]) => v).map(([k, v]) => `WHEN '${k}' THEN '${v}'`).join(' ')} END,
-      f.reasons, CASE WHEN f.invalid THEN NULL ELSE v.value_cny END, f.policy_id,
-      CASE WHEN f.held THEN f.order_key END, CASE WHEN f.held THEN f.waybill_key END
-    FROM (SELECT * FROM s_decided JOIN s_final USING (lid)) f LEFT JOIN m_values v ON v.list_key = f.lid`);
+      f.reasons, CASE WHEN d.invalid THEN NULL ELSE v.value_cny END, c.policy_id,
+      CASE WHEN s.held THEN c.order_key END, CASE WHEN s.held THEN c.waybill_key END
+    FROM deciding d JOIN s_cand c USING (lid) JOIN s_decided s USING (lid) JOIN s_final f USING (lid) LEFT JOIN m_values v ON v.list_key = d.lid`);
   const n = await db.all(`SELECT decision, count(*)::INTEGER AS n FROM s_final GROUP BY ALL`);
   for (const t of ['s_aeo', 's_owner']) await db.run(`DROP TABLE ${t}`); // the plain ones: nothing of settling is published
   return Object.fromEntries(n.map((r) => [String(r.decision), Number(r.n)]));
