@@ -1,8 +1,8 @@
 /**
  * Matching and deciding an already-staged day: `npm run bench:match -- [lists] [xml|parquet]`
  * (default 100,000 lists, Parquet). Generates the day once into bench/.cache/, stages it into a
- * database file there (ingest, not timed here), then times decideDay on a copy of that file, in one
- * transaction as `declmatch run` does, with DuckDB's memory limit as the CLI sets it. Records the
+ * database file there (ingest, not timed here), then times deciding on a copy of that file as
+ * `declmatch run` does (prepareDay, then writeDay in a transaction), with DuckDB's memory limit as the CLI sets it. Records the
  * result, the time per step and the peak RSS with the machine in bench/results/.
  */
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../src/db/duck.js';
 import { generateDays } from '../src/generate/generator.js';
 import { ingestDay } from '../src/ingest/ingest.js';
-import { decideDay } from '../src/match/run.js';
+import { prepareDay, writeDay } from '../src/match/run.js';
 import { loadPolicy } from '../src/policy/policy.js';
 import { loadReference } from '../src/policy/reference.js';
 import { machine } from './machine.js';
@@ -34,7 +34,11 @@ for (const f of [work, `${work}.wal`]) rmSync(f, { force: true });
 copyFileSync(staged, work);
 const db = await openDatabase(work, { threads: 2, memoryLimit: '3GB', tempDirectory: `${work}.tmp` });
 const t0 = process.hrtime.bigint();
-const d = await db.transaction(() => decideDay(db, { date, runId: 'bench', policy: loadPolicy(), reference: loadReference() }));
+const opts = { date, runId: 'bench', policy: loadPolicy(), reference: loadReference() };
+const d = await prepareDay(db, opts); // as `declmatch run` does: prepared outside its transaction, written inside
+await db.transaction(async () => {
+  await writeDay(db, opts, d.stages);
+});
 const t1 = process.hrtime.bigint();
 db.close();
 const result = {

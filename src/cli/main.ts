@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { DbError, openDatabase } from '../db/duck.js';
 import { generateDays, type DaySummary } from '../generate/generator.js';
 import { ingestDay } from '../ingest/ingest.js';
-import { decideDay, whatIf } from '../match/run.js';
+import { prepareDay, whatIf, writeDay, type DayDecisions } from '../match/run.js';
 import { compareWithTruth } from '../generate/compare.js';
 import { basename } from 'node:path';
 import { loadPolicy, PolicyError } from '../policy/policy.js';
@@ -164,13 +164,12 @@ function businessDate(dir: string, given: string | undefined): string {
 /**
  * Opens the database; one held by another process is exit 75 with a message that says so. DuckDB
  * gets a memory limit (DECLMATCH_DUCKDB_MEMORY, default 3GB, aimed at the 4 GiB budget of issue #6;
- * a 1M-list run peaks at ~3.3 GiB with the Node heap) and spills beyond it to `<db>.tmp/`. Rows
- * are written in no particular order (`ordered: false`): every read that needs an order says so.
+ * a 1M-list run peaks at ~3.3 GiB with the Node heap) and spills beyond it to `<db>.tmp/`.
  */
 async function openForCli(path: string, threads: number) {
   const file = resolve(path);
   try {
-    return await openDatabase(file, { threads, memoryLimit: process.env.DECLMATCH_DUCKDB_MEMORY ?? '3GB', tempDirectory: `${file}.tmp`, vacuum: false, ordered: false });
+    return await openDatabase(file, { threads, memoryLimit: process.env.DECLMATCH_DUCKDB_MEMORY ?? '3GB', tempDirectory: `${file}.tmp`, vacuum: false });
   } catch (e) {
     if (e instanceof DbError && e.code === 'DB_LOCKED') throw new DeclmatchError('DB_LOCKED', `${path} is in use by another process; try again when it is free`, EXIT.TEMP_FAIL, { cause: e });
     throw e;
@@ -328,12 +327,16 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
     // the quarantine rate counts bad records and, for whole bad files, one per file
     const bad = quarantined + ingest.files.malformed;
     const rate = bad / Math.max(1, read + ingest.files.malformed);
-    let decided: Awaited<ReturnType<typeof decideDay>>;
+    let decided: DayDecisions;
     let exitCode: number = EXIT.OK;
     try {
+      phase = 'before-commit';
+      // decided into temp tables first, outside the transaction (faster: see prepareDay); the
+      // transaction writes them with everything else publishing writes
+      const decideOpts = { date, runId, policy, reference };
+      decided = await prepareDay(db, decideOpts);
       await db.transaction(async () => {
-        phase = 'before-commit';
-        decided = await decideDay(db, { date, runId, policy, reference });
+        await writeDay(db, decideOpts, decided.stages);
         stages.push(...decided.stages);
         log.info({ stage: 'decide', decisions: decided.counts }, 'day decided');
         faultPoint('publish');

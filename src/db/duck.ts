@@ -82,13 +82,6 @@ export interface DbOptions {
    * without. Wholly deleted row groups are still freed.
    */
   vacuum?: boolean;
-  /**
-   * false: DuckDB may write the rows of a query without ORDER BY in any order (preserve_insertion_order
-   * false), so CREATE TABLE AS and INSERT … SELECT run in parallel without reassembling the input
-   * order. Nothing declmatch publishes depends on the physical order of rows (every read that needs
-   * an order says ORDER BY). Deciding a 1M-list day: 35.8 → 30.0 s.
-   */
-  ordered?: boolean;
 }
 
 /**
@@ -99,11 +92,19 @@ export interface DbOptions {
 const rowValue: DuckDBValueConverter<JS> = (value, type, converter) =>
   value instanceof DuckDBDecimalValue ? value.toString() : JSDuckDBValueConverter(value, type, converter);
 
-/** DECLMATCH_SQL_PROFILE=1: every statement's wall time on stderr (slowest first is `sort -rn`). */
+/**
+ * DECLMATCH_SQL_PROFILE=1: every statement's wall time and the process's CPU time during it (all
+ * DuckDB threads) on stderr; CPU ÷ wall is how many cores it kept busy (slowest first is `sort -rn`).
+ */
 const PROFILE = process.env.DECLMATCH_SQL_PROFILE === '1';
-function profiled(t0: bigint, sql: string): void {
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  process.stderr.write(`${ms.toFixed(1).padStart(9)} ms  ${shorten(sql).slice(0, 160)}\n`);
+type Started = { t: bigint; cpu: NodeJS.CpuUsage } | undefined;
+const started = (): Started => (PROFILE ? { t: process.hrtime.bigint(), cpu: process.cpuUsage() } : undefined);
+function profiled(s: Started, sql: string): void {
+  if (!s) return;
+  const ms = Number(process.hrtime.bigint() - s.t) / 1e6;
+  const c = process.cpuUsage(s.cpu);
+  const cpu = (c.user + c.system) / 1000;
+  process.stderr.write(`${ms.toFixed(1).padStart(9)} ms  cpu ${cpu.toFixed(0).padStart(6)} ms  ${shorten(sql).slice(0, 160)}\n`);
 }
 
 export class Db {
@@ -118,22 +119,22 @@ export class Db {
 
   /** Runs one or more statements; results are discarded. */
   async run(sql: string): Promise<void> {
-    const t0 = PROFILE ? process.hrtime.bigint() : 0n;
+    const t0 = started();
     try {
       await this.connection.run(sql);
     } catch (e) {
       throw dbError(e, sql);
     }
-    if (PROFILE) profiled(t0, sql);
+    profiled(t0, sql);
   }
 
   /** Runs a query and returns its rows as objects of JS values (decimals as exact strings). */
   async all(sql: string): Promise<Record<string, unknown>[]> {
-    const t0 = PROFILE ? process.hrtime.bigint() : 0n;
+    const t0 = started();
     try {
       const reader = await this.connection.runAndReadAll(sql);
       const rows = reader.convertRowObjects(rowValue);
-      if (PROFILE) profiled(t0, sql);
+      profiled(t0, sql);
       return rows;
     } catch (e) {
       throw dbError(e, sql);
@@ -147,7 +148,7 @@ export class Db {
    * `all` costs about 3 µs a value, this about 0.1 µs.
    */
   async columns(sql: string): Promise<Record<string, unknown[]>> {
-    const t0 = PROFILE ? process.hrtime.bigint() : 0n;
+    const t0 = started();
     try {
       const reader = await this.connection.runAndReadAll(sql);
       const names = reader.columnNames();
@@ -158,7 +159,7 @@ export class Db {
         for (let j = 0; j < c.length; j++) if (c[j] instanceof DuckDBDecimalValue) c[j] = (c[j] as DuckDBDecimalValue).toString();
         out[n] = c;
       });
-      if (PROFILE) profiled(t0, sql);
+      profiled(t0, sql);
       return out;
     } catch (e) {
       throw dbError(e, sql);
@@ -205,7 +206,6 @@ export async function openDatabase(path: string, opts: DbOptions = {}): Promise<
   if (opts.memoryLimit !== undefined) config.memory_limit = opts.memoryLimit;
   if (opts.tempDirectory !== undefined) config.temp_directory = opts.tempDirectory;
   if (opts.vacuum === false) config.max_vacuum_tasks = '0';
-  if (opts.ordered === false) config.preserve_insertion_order = 'false';
   let instance: DuckDBInstance | undefined;
   try {
     instance = await DuckDBInstance.create(path, config);
@@ -229,8 +229,13 @@ const CHUNK_TYPES: Readonly<Record<string, DuckDBType>> = { VARCHAR: VARCHAR, IN
  * Appends rows of plain values (VARCHAR, INTEGER, BIGINT, DOUBLE, BOOLEAN columns; null for NULL)
  * to a table, 2,048 rows per data chunk: about ten times faster than appending value by value.
  */
-export async function appendRows(db: Db, table: string, rows: readonly (readonly (string | number | boolean | null)[])[]): Promise<void> {
-  const a = await RowAppender.open(db, table);
+export async function appendRows(
+  db: Db,
+  table: string,
+  rows: readonly (readonly (string | number | boolean | null)[])[],
+  opts: { temp?: boolean } = {},
+): Promise<void> {
+  const a = await RowAppender.open(db, table, opts);
   try {
     a.append(rows);
     a.flush();
@@ -251,13 +256,15 @@ export class RowAppender {
     private readonly chunk: DuckDBDataChunk,
   ) {}
 
-  static async open(db: Db, table: string): Promise<RowAppender> {
+  /** `temp`: the table is a temp table (of this connection), else one of the current schema. */
+  static async open(db: Db, table: string, opts: { temp?: boolean } = {}): Promise<RowAppender> {
+    const where = opts.temp ? `database_name = 'temp' AND schema_name = 'main'` : `database_name = current_database() AND schema_name = current_schema()`;
     const described = await db.all(
-      `SELECT data_type AS t FROM duckdb_columns() WHERE table_name = '${table.replace(/'/g, "''")}' AND database_name = current_database() AND schema_name = current_schema() ORDER BY column_index`,
+      `SELECT data_type AS t FROM duckdb_columns() WHERE table_name = '${table.replace(/'/g, "''")}' AND ${where} ORDER BY column_index`,
     );
     const types = described.map((d) => CHUNK_TYPES[String(d.t)]);
     if (!types.length || types.some((t) => t === undefined)) throw new Error(`appendRows: ${table} has a column type other than ${Object.keys(CHUNK_TYPES).join(', ')}`);
-    const appender = await db.connection.createAppender(table);
+    const appender = opts.temp ? await db.connection.createAppender(table, 'main', 'temp') : await db.connection.createAppender(table);
     return new RowAppender(appender, types as DuckDBType[], DuckDBDataChunk.create(types as DuckDBType[]));
   }
 

@@ -14,6 +14,7 @@ import { formatDecimal } from '../spec/validate.js';
 import { RECORD_SPECS } from '../spec/fields.js';
 import { stagingTable } from '../spec/schema.js';
 import { timer, type StageTiming } from '../util/timer.js';
+import { QUARANTINE_COLUMNS } from '../ingest/ingest.js';
 import { CHECK_TABLES_DDL, runChecks } from './checks.js';
 
 export type Decision = 'REJECT' | 'PENDING' | 'REVIEW' | 'INSPECT' | 'RELEASE' | 'CANCELLED';
@@ -79,16 +80,39 @@ async function appendHistory(db: Db, date: string): Promise<void> {
   }
 }
 
+/** The SELECTs of `hist_<table>`: one per recorded day, except `except` (a date). */
+async function historyParts(db: Db, table: string, except?: string): Promise<string[]> {
+  const days = await db.all(`SELECT table_name AS t FROM duckdb_tables() WHERE NOT temporary AND regexp_matches(table_name, '^hist_${table}__[0-9]{8}$') ORDER BY table_name`);
+  return days
+    .map((d) => String(d.t))
+    .filter((t) => t !== (except === undefined ? undefined : historyDayTable(table, except)))
+    .map((t) => {
+      const ymd = t.slice(-8);
+      return `SELECT DATE '${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6)}' AS business_date, * FROM ${t}`;
+    });
+}
+
 /** `hist_<table>`: UNION ALL BY NAME of the per-day tables (a column added by a later spec is NULL before). */
 export async function rebuildHistoryView(db: Db, table: string): Promise<void> {
-  const days = await db.all(`SELECT table_name AS t FROM duckdb_tables() WHERE NOT temporary AND regexp_matches(table_name, '^hist_${table}__[0-9]{8}$') ORDER BY table_name`);
-  if (!days.length) throw new Error(`no history for ${table}`);
-  const parts = days.map((d) => {
-    const t = String(d.t);
-    const ymd = t.slice(-8);
-    return `SELECT DATE '${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6)}' AS business_date, * FROM ${t}`;
-  });
+  const parts = await historyParts(db, table);
+  if (!parts.length) throw new Error(`no history for ${table}`);
   await db.run(`CREATE OR REPLACE VIEW hist_${table} AS ${parts.join('\nUNION ALL BY NAME\n')}`);
+}
+
+/**
+ * The history as it will be once the day is recorded, for deciding before anything is written:
+ * temp views `hist_<table>` (they shadow the persistent views of the same name) over the earlier
+ * days' tables and the day's staging table in place of that day's table. writeDay drops them.
+ */
+async function shadowHistory(db: Db, date: string): Promise<void> {
+  for (const spec of RECORD_SPECS) {
+    const parts = [...(await historyParts(db, spec.table, date)), `SELECT DATE ${lit(date)} AS business_date, * FROM ${stagingTable(spec)}`];
+    await db.run(`CREATE OR REPLACE TEMP VIEW hist_${spec.table} AS ${parts.join('\nUNION ALL BY NAME\n')}`);
+  }
+}
+
+async function dropShadowHistory(db: Db): Promise<void> {
+  for (const spec of RECORD_SPECS) await db.run(`DROP VIEW IF EXISTS temp.main.hist_${spec.table}`);
 }
 
 /**
@@ -134,20 +158,65 @@ export interface DayDecisions {
   stages: StageTiming[];
 }
 
+/**
+ * The published tables decideDay writes for a day, each with the temp table prepareDay fills
+ * (`out_<table>`, same columns). stg_quarantine receives the quarantined cancels.
+ */
+const OUTPUTS = ['decisions', 'decision_reasons', 'return_decisions', 'return_accepted_lines', 'inspection_queue', 'ledger'] as const;
+const RETURN_ACCEPTED_LINES_DDL = `CREATE TABLE IF NOT EXISTS return_accepted_lines (business_date DATE, invt_no VARCHAR, gnum INTEGER, qty DECIMAL(19,5))`;
+
+/**
+ * Decides the day: prepareDay, then writeDay. Inside the caller's transaction when it has one
+ * (`declmatch run` prepares before its transaction and writes inside it, which is faster: see
+ * prepareDay).
+ */
 export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions> {
+  const d = await prepareDay(db, o);
+  await writeDay(db, o, d.stages);
+  return d;
+}
+
+/**
+ * Records the day that prepareDay decided: the day's staging tables become its history (unless
+ * fromHistory), and the day's rows of every published table of OUTPUTS are replaced by the
+ * prepared ones. The only writes of deciding; meant for the publishing transaction. Appends its
+ * timing (decide.write) to `stages`.
+ */
+export async function writeDay(db: Db, o: DecideOptions, stages: StageTiming[]): Promise<void> {
+  const lap = timer(stages);
+  const day = `DATE ${lit(o.date)}`;
+  if (!o.fromHistory) {
+    await dropShadowHistory(db);
+    await appendHistory(db, o.date);
+  }
+  for (const t of OUTPUTS) {
+    await db.run(`DELETE FROM ${t} WHERE business_date = ${day}`);
+    await db.run(`INSERT INTO ${t} SELECT * FROM out_${t}`);
+  }
+  await db.run(`INSERT INTO stg_quarantine SELECT * FROM out_quarantine`);
+  lap('decide.write');
+}
+
+/**
+ * Decides the day into temp tables only (`out_<table>` for each of OUTPUTS, out_quarantine, and the
+ * w_/m_/s_ tables publishing reads): nothing persistent changes but the creation of missing
+ * published tables, so it may run outside the publishing transaction, and should: DuckDB scans a
+ * table written in the current transaction on one thread only, and at a million lists this step
+ * took ~26 s inside the transaction and ~21 s outside. Reads the day's records from its staging
+ * tables through temp `hist_` views (shadowHistory), or from the recorded history (fromHistory).
+ */
+export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions> {
   const { date } = o;
   const stages: StageTiming[] = [];
   const lap = timer(stages);
-  if (!o.fromHistory) await appendHistory(db, date);
+  if (!o.fromHistory) await shadowHistory(db, date);
   lap('decide.history');
-  await db.run(DECISIONS_DDL);
-  await db.run(DECISION_REASONS_DDL);
-  await db.run(`DELETE FROM decisions WHERE business_date = DATE ${lit(date)}`);
-  await db.run(`DELETE FROM decision_reasons WHERE business_date = DATE ${lit(date)}`);
-  await db.run(RETURN_DECISIONS_DDL);
-  await db.run(`DELETE FROM return_decisions WHERE business_date = DATE ${lit(date)}`);
-  await db.run(`CREATE TABLE IF NOT EXISTS return_accepted_lines (business_date DATE, invt_no VARCHAR, gnum INTEGER, qty DECIMAL(19,5))`);
-  await db.run(`DELETE FROM return_accepted_lines WHERE business_date = DATE ${lit(date)}`);
+  for (const ddl of [DECISIONS_DDL, DECISION_REASONS_DDL, RETURN_DECISIONS_DDL, RETURN_ACCEPTED_LINES_DDL, INSPECTION_QUEUE_DDL, LEDGER_DDL]) await db.run(ddl);
+  for (const t of OUTPUTS) await db.run(`CREATE OR REPLACE TEMP TABLE out_${t} AS SELECT * FROM ${t} LIMIT 0`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE out_quarantine (${QUARANTINE_COLUMNS})`);
+  // the decisions as they stand after this run: the other days' and this day's new ones
+  await db.run(`CREATE OR REPLACE TEMP VIEW cur_decisions AS
+    SELECT * FROM decisions WHERE business_date <> DATE ${lit(date)} UNION ALL SELECT * FROM out_decisions`);
 
   // winners as of today
   // (order_id numbers the orders for the checks, which pair an order with its lines by it)
@@ -283,18 +352,16 @@ const HEADS: readonly { type: string; table: string; key: readonly string[] }[] 
  * today (expired). The fates of a type add up to the records of that type read today.
  */
 async function writeLedger(db: Db, date: string, runId: string): Promise<void> {
-  await db.run(LEDGER_DDL);
-  await db.run(`DELETE FROM ledger WHERE business_date = DATE ${lit(date)}`);
   const d = `DATE ${lit(date)}`;
   for (const h of HEADS) {
     const k = h.key.join(', ');
     const current =
       h.type === 'list'
-        ? `CASE WHEN EXISTS (SELECT 1 FROM decisions dd WHERE dd.business_date = ${d} AND dd.agent_code = t.agent_code AND dd.cop_no = t.cop_no AND dd.decision = 'PENDING') THEN 'pending' ELSE 'decided' END`
+        ? `CASE WHEN EXISTS (SELECT 1 FROM out_decisions dd WHERE dd.agent_code = t.agent_code AND dd.cop_no = t.cop_no AND dd.decision = 'PENDING') THEN 'pending' ELSE 'decided' END`
         : h.type === 'order'
-          ? `CASE WHEN EXISTS (SELECT 1 FROM decisions dd WHERE dd.business_date = ${d} AND dd.held_order = t.ebp_code || '|' || t.ebc_code || '|' || t.order_no) THEN 'used' ELSE 'open' END`
+          ? `CASE WHEN EXISTS (SELECT 1 FROM out_decisions dd WHERE dd.held_order = t.ebp_code || '|' || t.ebc_code || '|' || t.order_no) THEN 'used' ELSE 'open' END`
           : h.type === 'waybill'
-            ? `CASE WHEN EXISTS (SELECT 1 FROM decisions dd WHERE dd.business_date = ${d} AND dd.held_waybill = t.logistics_code || '|' || t.logistics_no) THEN 'used' ELSE 'open' END`
+            ? `CASE WHEN EXISTS (SELECT 1 FROM out_decisions dd WHERE dd.held_waybill = t.logistics_code || '|' || t.logistics_no) THEN 'used' ELSE 'open' END`
             : h.type === 'cancel'
               ? `CASE WHEN EXISTS (SELECT 1 FROM cancel_match m WHERE m.agent_code = t.agent_code AND m.cop_no = t.cop_no AND m.outcome = 'CANCELLED') THEN 'applied' ELSE 'rejected' END`
               : h.type === 'return'
@@ -303,7 +370,7 @@ async function writeLedger(db: Db, date: string, runId: string): Promise<void> {
     const same = (x: string) => h.key.map((c) => `${x}.${c} IS NOT DISTINCT FROM t.${c}`).join(' AND ');
     // the winner of each key and the latest earlier appTime, each computed once and joined (as
     // correlated subqueries they were seconds per record type at a million lists)
-    await db.run(`INSERT INTO ledger
+    await db.run(`INSERT INTO out_ledger
       WITH t AS (SELECT * FROM hist_${h.table} WHERE business_date = ${d}),
       winner AS MATERIALIZED (SELECT * FROM (
         SELECT ${k}, x.app_type, x.source_file, x.record_index, x.business_date,
@@ -323,10 +390,10 @@ async function writeLedger(db: Db, date: string, runId: string): Promise<void> {
         FROM t LEFT JOIN winner w ON ${same('w')} LEFT JOIN earlier e ON ${same('e')}) GROUP BY fate`);
   }
   // open waybills that leave the reuse window today (their last day inside it was yesterday)
-  await db.run(`INSERT INTO ledger
+  await db.run(`INSERT INTO out_ledger
     SELECT ${lit(runId)}, ${d}, 'waybill', 'expired', count(*) FROM w_waybills w
     WHERE CAST(w.app_time AS DATE) = ${d} - to_days((SELECT max(waybill_window_days) FROM m_policy) + 1)
-      AND NOT EXISTS (SELECT 1 FROM decisions dd WHERE dd.held_waybill = w.logistics_code || '|' || w.logistics_no)
+      AND NOT EXISTS (SELECT 1 FROM cur_decisions dd WHERE dd.held_waybill = w.logistics_code || '|' || w.logistics_no)
     HAVING count(*) > 0`);
 }
 
@@ -349,13 +416,11 @@ export const INSPECTION_QUEUE_DDL = `CREATE TABLE IF NOT EXISTS inspection_queue
  * by number of hits, then invtNo; with the lists spared by inspecting before shipment.
  */
 async function inspectionQueue(db: Db, date: string): Promise<void> {
-  await db.run(INSPECTION_QUEUE_DDL);
-  await db.run(`DELETE FROM inspection_queue WHERE business_date = DATE ${lit(date)}`);
-  await db.run(`INSERT INTO inspection_queue
+  await db.run(`INSERT INTO out_inspection_queue
     WITH today AS MATERIALIZED (
       SELECT d.agent_code, d.cop_no, d.invt_no, d.trade_mode, d.customs_code, d.decision, d.reasons, w.loct_no, nullif(w.bill_no, '') AS bill_no, nullif(w.total_package_no, '') AS total_package_no
-      FROM decisions d JOIN w_lists w ON w.agent_code = d.agent_code AND w.cop_no = d.cop_no
-      WHERE d.business_date = DATE ${lit(date)} AND d.decision IN ('RELEASE', 'INSPECT', 'REVIEW')),
+      FROM out_decisions d JOIN w_lists w ON w.agent_code = d.agent_code AND w.cop_no = d.cop_no
+      WHERE d.decision IN ('RELEASE', 'INSPECT', 'REVIEW')),
     -- lists sharing the bill or the bag: |B ∪ P| − 1 = |B| + |P| − |B ∩ P| − 1, counted by
     -- aggregates joined to the selected lists only (windows over every list of the day sorted it)
     nb AS (SELECT bill_no, count(*) AS nb FROM today WHERE bill_no IS NOT NULL GROUP BY ALL),
@@ -404,16 +469,16 @@ async function applyCancels(db: Db, date: string, runId: string): Promise<number
       t.* EXCLUDE (agent_code, cop_no, ebc_code, invt_no, rn, business_date, run_id, decision, status_code, channel, reasons, value_cny, policy_id, held_order, held_waybill)
     FROM c LEFT JOIN t ON t.invt_no = c.invt_no
     WHERE c.business_date = DATE ${lit(date)}`);
-  await db.run(`INSERT INTO stg_quarantine
+  await db.run(`INSERT INTO out_quarantine
     SELECT source_file, message_guid, record_index, 'cancel', agent_code || '|' || cop_no, 'invtNo', outcome,
       CASE outcome WHEN 'CANCEL_TARGET_MISSING' THEN printf('no list %s decided in an earlier run', invt_no)
            ELSE printf('list %s belongs to %s/%s, not %s/%s', invt_no, t_agent, coalesce(t_ebc, ''), agent_code, coalesce(ebc_code, '')) END
     FROM cancel_match WHERE outcome <> 'CANCELLED'`);
-  await db.run(`INSERT INTO decisions
+  await db.run(`INSERT INTO out_decisions
     SELECT DATE ${lit(date)}, ${lit(runId)}, t_agent, t_cop, invt_no, trade_mode, customs_code, ebp_code, t_ebc, order_no, logistics_code, logistics_no,
       'CANCELLED', 100, NULL, ['CANCELLED']::VARCHAR[], NULL, NULL, NULL, NULL
     FROM cancel_match WHERE outcome = 'CANCELLED'`);
-  await db.run(`INSERT INTO decision_reasons
+  await db.run(`INSERT INTO out_decision_reasons
     SELECT DATE ${lit(date)}, t_agent, t_cop, 'CANCELLED', 'R', printf('cancelled by %s/%s', agent_code, cop_no) FROM cancel_match WHERE outcome = 'CANCELLED'`);
   await db.run(`UPDATE prior SET decision = 'CANCELLED', positive = false, held_order = NULL, held_waybill = NULL
     FROM cancel_match m WHERE m.outcome = 'CANCELLED' AND prior.agent_code = m.t_agent AND prior.cop_no = m.t_cop`);
@@ -436,7 +501,7 @@ async function decideReturns(db: Db, date: string, o: DecideOptions): Promise<vo
     FROM w_returns r ORDER BY r.app_time, r.agent_code, r.co_el_no`);
   if (!returns.length) return;
   // the originals: the current decision of the list with that invtNo, and its current version
-  const originals = await db.all(`WITH cur AS (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY business_date DESC) AS rn FROM decisions) WHERE rn = 1)
+  const originals = await db.all(`WITH cur AS (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY business_date DESC) AS rn FROM cur_decisions) WHERE rn = 1)
     SELECT cur.invt_no, cur.decision, w.trade_mode, w.customs_code, w.ebp_code, w.ebc_code, strftime(w.ie_date, '%Y%m%d') AS ie_date,
       (SELECT list({'gnum': l.gnum, 'gcode': l.gcode, 'gname': l.gname, 'gmodel': l.gmodel, 'unit': l.unit, 'qty': l.qty::VARCHAR})
          FROM hist_list_lines l WHERE l.head_guid = w.guid AND l.agent_code = w.agent_code AND l.cop_no = w.cop_no AND l.business_date = w.business_date) AS lines,
@@ -500,8 +565,8 @@ async function decideReturns(db: Db, date: string, o: DecideOptions): Promise<vo
         `${lit(decision)}, ${decision === 'ACCEPT' ? 800 : 100}, [${reasons.sort().map(lit).join(', ')}]::VARCHAR[], ${lit(pol.id)})`,
     );
   }
-  for (let i = 0; i < rows.length; i += 1000) await db.run(`INSERT INTO return_decisions VALUES ${rows.slice(i, i + 1000).join(',\n')}`);
-  for (let i = 0; i < accepted.length; i += 1000) await db.run(`INSERT INTO return_accepted_lines VALUES ${accepted.slice(i, i + 1000).join(',\n')}`);
+  for (let i = 0; i < rows.length; i += 1000) await db.run(`INSERT INTO out_return_decisions VALUES ${rows.slice(i, i + 1000).join(',\n')}`);
+  for (let i = 0; i < accepted.length; i += 1000) await db.run(`INSERT INTO out_return_accepted_lines VALUES ${accepted.slice(i, i + 1000).join(',\n')}`);
 }
 
 /**
@@ -583,8 +648,8 @@ async function settle(
       }
     }
   }
-  await db.run(`CREATE OR REPLACE TABLE s_aeo (ebc_code VARCHAR)`); // a plain table: the appender does not reach temp ones
-  await appendRows(db, 's_aeo', [...ref.aeo.keys()].map((k) => [k]));
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_aeo (ebc_code VARCHAR)`);
+  await appendRows(db, 's_aeo', [...ref.aeo.keys()].map((k) => [k]), { temp: true });
   await db.run(`CREATE OR REPLACE TEMP TABLE s_profile_rates (id VARCHAR, threshold HUGEINT)`);
   for (const p of ref.riskProfiles) await db.run(`INSERT INTO s_profile_rates VALUES (${lit(p.id)}, ${rateThreshold(p.rate)})`);
 
@@ -624,11 +689,11 @@ async function settle(
       LEFT JOIN (SELECT held_order, any_value(holder) AS holder FROM s_held WHERE held_order IS NOT NULL GROUP BY ALL) ho ON ho.held_order = c.order_key
       LEFT JOIN (SELECT held_waybill, any_value(holder) AS holder FROM s_held WHERE held_waybill IS NOT NULL GROUP BY ALL) hw ON hw.held_waybill = c.waybill_key
     WHERE NOT c.pre_r`);
-  await db.run(`CREATE OR REPLACE TABLE s_owner (lid INTEGER, o_holder VARCHAR, w_holder VARCHAR)`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_owner (lid INTEGER, o_holder VARCHAR, w_holder VARCHAR)`);
   await db.run(`INSERT INTO s_owner SELECT lid, o_prior, w_prior FROM s_claim WHERE NOT shared`);
   const chain = await db.columns(`SELECT c.lid, c.order_key, c.waybill_key, c.o_prior, c.w_prior, d.agent_code || '|' || d.cop_no AS list_key
     FROM s_claim c JOIN s_cand s USING (lid) JOIN deciding d USING (lid) WHERE c.shared ORDER BY s.app_s, d.agent_code, d.cop_no`);
-  if (chain.lid?.length) await appendRows(db, 's_owner', walkChains(chain));
+  if (chain.lid?.length) await appendRows(db, 's_owner', walkChains(chain), { temp: true });
 
   // the decision before the risk draws, the invtNo numbering (per customs code, in settling order,
   // for every list decided for the first time) and the draws (RELEASE only)
@@ -669,7 +734,7 @@ async function settle(
     UNION ALL SELECT lid, 'ORDER_REUSED', 'R', 'order ' || c.order_key || ' is held by ' || s.o_holder FROM s_decided s JOIN s_cand c USING (lid) WHERE s.o_holder IS NOT NULL
     UNION ALL SELECT lid, 'WAYBILL_REUSED', 'R', 'waybill ' || c.waybill_key || ' is held by ' || s.w_holder FROM s_decided s JOIN s_cand c USING (lid) WHERE s.w_holder IS NOT NULL
     UNION ALL SELECT lid, code, 'I', detail FROM s_risk`);
-  await db.run(`INSERT INTO decision_reasons SELECT ${day}, d.agent_code, d.cop_no, r.code, r.severity, r.detail FROM s_reasons r JOIN deciding d USING (lid)`);
+  await db.run(`INSERT INTO out_decision_reasons SELECT ${day}, d.agent_code, d.cop_no, r.code, r.severity, r.detail FROM s_reasons r JOIN deciding d USING (lid)`);
   // the final decision and reason codes, narrow
   await db.run(`CREATE OR REPLACE TEMP TABLE s_final AS
     WITH codes AS (SELECT lid, list_sort(list_distinct(list(code))) AS reasons FROM s_reasons GROUP BY lid),
@@ -677,7 +742,7 @@ async function settle(
     SELECT d.lid, CASE WHEN d.decision0 = 'RELEASE' AND i.lid IS NOT NULL THEN 'INSPECT' ELSE d.decision0 END AS decision,
       coalesce(c.reasons, []::VARCHAR[]) AS reasons
     FROM s_decided d LEFT JOIN inspected i USING (lid) LEFT JOIN codes c USING (lid)`);
-  await db.run(`INSERT INTO decisions
+  await db.run(`INSERT INTO out_decisions
     SELECT ${day}, ${lit(runId)}, d.agent_code, d.cop_no,
       CASE WHEN f.decision = 'PENDING' AND NOT c.prior_decided AND nullif(d.invt_no, '') IS NULL THEN NULL ELSE s.invt_final END,
       d.trade_mode, d.customs_code, d.ebp_code, d.ebc_code, d.order_no, d.logistics_code, d.logistics_no, f.decision,
@@ -687,7 +752,6 @@ async function settle(
       CASE WHEN s.held THEN c.order_key END, CASE WHEN s.held THEN c.waybill_key END
     FROM deciding d JOIN s_cand c USING (lid) JOIN s_decided s USING (lid) JOIN s_final f USING (lid) LEFT JOIN m_values v ON v.list_key = d.lid`);
   const n = await db.all(`SELECT decision, count(*)::INTEGER AS n FROM s_final GROUP BY ALL`);
-  for (const t of ['s_aeo', 's_owner']) await db.run(`DROP TABLE ${t}`); // the plain ones: nothing of settling is published
   return Object.fromEntries(n.map((r) => [String(r.decision), Number(r.n)]));
 }
 
@@ -750,10 +814,12 @@ export async function whatIf(db: Db, o: DecideOptions): Promise<WhatIf> {
   const before = await read();
   const had = await db.all(`SELECT count(*)::INTEGER AS n FROM information_schema.tables WHERE table_name = 'hist_lists'`);
   if (!before.size || !Number(had[0]?.n)) throw new Error(`the day ${o.date} has not been run in this database: run it first`);
+  const opts = { ...o, fromHistory: true };
+  await prepareDay(db, opts);
   await db.run('BEGIN TRANSACTION');
   let after: typeof before;
   try {
-    await decideDay(db, { ...o, fromHistory: true });
+    await writeDay(db, opts, []);
     after = await read();
   } finally {
     await db.run('ROLLBACK');

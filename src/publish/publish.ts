@@ -3,10 +3,11 @@
  * writes (quarantine, runs, run_stages, input_files), the statistics of §10 (stats.ts), the checks a
  * day must pass before it is published, and a comment on every published table and column.
  *
- * Atomicity: `declmatch run` calls decideDay and publishDay inside ONE DuckDB transaction. DuckDB
- * commits a transaction atomically through its write-ahead log, so a run that fails, is killed or
- * loses power leaves the previous published state as it was, and the day either appears whole or
- * not at all. A rerun deletes the day's rows and writes them again inside the same transaction.
+ * Atomicity: `declmatch run` decides the day into temp tables first (prepareDay: nothing persistent
+ * changes), then calls writeDay and publishDay inside ONE DuckDB transaction. DuckDB commits a
+ * transaction atomically through its write-ahead log, so a run that fails, is killed or loses
+ * power leaves the previous published state as it was, and the day either appears whole or not at
+ * all. A rerun deletes the day's rows and writes them again inside the same transaction.
  */
 import type { Db } from '../db/duck.js';
 import type { Policy } from '../policy/policy.js';
