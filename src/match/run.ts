@@ -143,6 +143,14 @@ const LIST_COLS = `h.agent_code, h.cop_no, h.business_date, h.guid, h.source_fil
   h.ebp_code, h.ebc_code, h.order_no, h.logistics_code, h.logistics_no, h.trade_mode, h.statistics_flag, h.country, h.owner_code, h.freight, h.f_flag,
   h.insured_fee, h.i_flag, h.pack_no, h.gross_weight, h.net_weight, h.ie_date, h.loct_no, h.bill_no, h.total_package_no, h.record_valid`;
 
+/**
+ * A row's number in a table, from 0, as an INTEGER: its rowid less the table's first. DuckDB numbers
+ * the rows of a table densely, from 0 once committed and from a large base (2^55) while written in
+ * the current transaction; unlike row_number() OVER (), which numbered a million rows on one
+ * thread, this is computed in parallel. The cast fails loudly, never silently, were they not dense.
+ */
+const rowNumber = (table: string, alias?: string) => `(${alias ? `${alias}.` : ''}rowid - (SELECT min(rowid) FROM ${table}))::INTEGER`;
+
 export interface DecideOptions {
   date: string;
   runId: string;
@@ -219,9 +227,7 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
     SELECT * FROM decisions WHERE business_date <> DATE ${lit(date)} UNION ALL SELECT * FROM out_decisions`);
 
   // winners as of today
-  // (order_id numbers the orders for the checks, which pair an order with its lines by it)
-  await db.run(`CREATE OR REPLACE TEMP TABLE w_orders AS SELECT row_number() OVER ()::INTEGER AS order_id, *
-    FROM (${winnersSql(date, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', ORDER_COLS)})`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_orders AS ${winnersSql(date, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', ORDER_COLS)}`);
   await db.run(`CREATE OR REPLACE TEMP TABLE w_waybills AS ${winnersSql(date, 'waybills', ['logistics_code', 'logistics_no'], undefined, WAYBILL_COLS)}`);
   await db.run(`CREATE OR REPLACE TEMP TABLE w_receipts AS ${winnersSql(date, 'receipts', ['ebc_code', 'order_no'], undefined, RECEIPT_COLS)}`);
 
@@ -260,10 +266,10 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
   lap('decide.cancels');
 
   // the lists to decide today: a new winning version today, or pending since an earlier day; lid
-  // numbers them (in no particular order: sorting the wide rows cost seconds) and is their key in
-  // every m_ and s_ table (an integer joins much faster than the two codes)
+  // identifies them (their row in w_lists, rowNumber: unique, in no particular order) and is their key in every m_ and s_ table (an integer joins much faster
+  // than the two codes)
   await db.run(`CREATE OR REPLACE TEMP TABLE deciding AS
-    SELECT row_number() OVER ()::INTEGER AS lid, w.* FROM w_lists w LEFT JOIN prior p USING (agent_code, cop_no)
+    SELECT ${rowNumber('w_lists', 'w')} AS lid, w.* FROM w_lists w LEFT JOIN prior p USING (agent_code, cop_no)
     WHERE w.business_date = DATE ${lit(date)} OR p.decision = 'PENDING'`);
 
   // inputs of the checks
@@ -301,8 +307,10 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
     SELECT d.lid, l.gnum, l.item_no, l.gcode, l.country, ${currencySql('l.currency')}, l.qty, l.price, l.total_price, l.unit
     FROM deciding d JOIN hist_list_lines l ON l.agent_code = d.agent_code AND l.cop_no = d.cop_no AND l.head_guid = d.guid AND l.business_date = d.business_date
     WHERE NOT d.invalid`);
-  await db.run(`INSERT INTO m_orders SELECT order_id, ebp_code, ebc_code, order_no, order_type, goods_value, ${currencySql('currency')} FROM w_orders`);
-  await db.run(`INSERT INTO m_order_lines SELECT o.order_id, l.ebp_code, l.ebc_code, l.order_no, l.gnum, l.item_no, l.unit, ${currencySql('l.currency')}, l.qty, l.price, l.total_price
+  // an order's id for the checks (which pair an order with its lines by it) is its row in w_orders
+  // (rowNumber: a row_number() over all rows numbered them on one thread)
+  await db.run(`INSERT INTO m_orders SELECT ${rowNumber('w_orders')}, ebp_code, ebc_code, order_no, order_type, goods_value, ${currencySql('currency')} FROM w_orders`);
+  await db.run(`INSERT INTO m_order_lines SELECT ${rowNumber('w_orders', 'o')}, l.ebp_code, l.ebc_code, l.order_no, l.gnum, l.item_no, l.unit, ${currencySql('l.currency')}, l.qty, l.price, l.total_price
     FROM w_orders o JOIN hist_order_lines l ON l.ebp_code = o.ebp_code AND l.ebc_code = o.ebc_code AND l.order_no = o.order_no AND l.head_guid = o.guid AND l.business_date = o.business_date`);
   await db.run(`INSERT INTO m_waybills SELECT logistics_code, logistics_no, app_time, ebc_code, freight, insured_fee, gross_weight, pack_no FROM w_waybills`);
   await db.run(`INSERT INTO m_receipts SELECT ebc_code, order_no, charge FROM w_receipts`);
