@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { openDatabase, type Db } from '../src/db/duck.js';
 import { generateDays } from '../src/generate/generator.js';
 import { ingestDay } from '../src/ingest/ingest.js';
-import { decideDay, whatIf } from '../src/match/run.js';
+import { decideDay, prepareDay, whatIf, writeDay } from '../src/match/run.js';
 import { parsePolicy } from '../src/policy/policy.js';
 import { compareWithTruth } from '../src/generate/compare.js';
 import { loadPolicy } from '../src/policy/policy.js';
@@ -117,6 +117,33 @@ describe('reruns, threads, what-if and the inspection queue', () => {
       assert.equal(await snapshot(db), first);
       const n = await db.all(`SELECT count(*)::INTEGER AS n, count(DISTINCT (agent_code, cop_no))::INTEGER AS k FROM decisions`);
       assert.equal(n[0]?.n, n[0]?.k);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('prepareDay decides a rerun into temp tables and changes nothing persistent; writeDay then publishes what decideDay did', async () => {
+    const { db } = await decided();
+    try {
+      const first = await snapshot(db);
+      await ingestDay(join(out, date), db, { threads: 2 }); // the day's staging again, as a rerun has it
+      /** every persistent table and view with its row count */
+      const persistent = async () => {
+        const names = await db.all(`SELECT table_name AS t FROM duckdb_tables() WHERE NOT temporary UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT temporary AND NOT internal ORDER BY 1`);
+        const out: string[] = [];
+        for (const { t } of names) out.push(`${String(t)} ${String((await db.all(`SELECT count(*) AS n FROM main."${String(t)}"`))[0]?.n)}`);
+        return out;
+      };
+      const beforePrepare = await persistent();
+      assert.ok(beforePrepare.some((x) => x.startsWith('stg_lists ')));
+      const o = { date, runId: 'c', policy: loadPolicy(), reference: loadReference() };
+      const d = await prepareDay(db, o);
+      assert.deepEqual(await persistent(), beforePrepare);
+      assert.ok(Number((await db.all(`SELECT count(*) AS n FROM out_decisions`))[0]?.n) > 0);
+      await db.transaction(() => writeDay(db, o, d.stages));
+      assert.equal(d.stages.at(-1)?.stage, 'decide.write');
+      assert.equal(await snapshot(db), first);
+      assert.ok(!(await persistent()).some((x) => x.startsWith('stg_lists ')), 'the staging tables became the history');
     } finally {
       db.close();
     }
