@@ -3,9 +3,10 @@
  * latest wins picks every key's current record (RULES.md §2), the checks of §4 run as SQL
  * (checks.ts), and the day is settled in RULES.md order: ownership in (appTime, agentCode, copNo)
  * order, the grace period, the decision of §5, invtNo numbering and the risk draws of §6; then
- * cancels (§5), the inspection queue (§6), returns (§7) and the ledger. `whatIf` decides a day
- * again under another policy and rolls it back. Publishing (the transaction around all this, the
- * checks, statistics) is src/publish/.
+ * cancels (§5), the inspection queue (§6), returns (§7) and the ledger. prepareDay does all this
+ * into temp tables (out_*), writeDay writes them into the published tables; decideDay is both.
+ * `whatIf` decides a day again under another policy and rolls it back. Publishing (the
+ * transaction around writeDay, the checks, statistics) is src/publish/.
  */
 import { appendRows, type Db } from '../db/duck.js';
 import { inForceSql, multiplyRates, policyFor, rateThreshold, type Policy, type PolicyVersion } from '../policy/policy.js';
@@ -266,8 +267,8 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
   lap('decide.cancels');
 
   // the lists to decide today: a new winning version today, or pending since an earlier day; lid
-  // identifies them (their row in w_lists, rowNumber: unique, in no particular order) and is their key in every m_ and s_ table (an integer joins much faster
-  // than the two codes)
+  // identifies them (their row in w_lists, rowNumber: unique, in no particular order) and is their
+  // key in every m_ and s_ table (an integer joins much faster than the two codes)
   await db.run(`CREATE OR REPLACE TEMP TABLE deciding AS
     SELECT ${rowNumber('w_lists', 'w')} AS lid, w.* FROM w_lists w LEFT JOIN prior p USING (agent_code, cop_no)
     WHERE w.business_date = DATE ${lit(date)} OR p.decision = 'PENDING'`);
@@ -623,7 +624,7 @@ async function riskInputs(db: Db, ref: Reference): Promise<void> {
 /**
  * Settles the deciding lists in RULES.md order, set-based: reasons, the grace period, ownership of
  * orders and waybills in (appTime, agentCode, copNo) order, the decision of §5, invtNo numbering
- * and the risk draws of §6. Writes `decisions` and `decision_reasons` for the day.
+ * and the risk draws of §6. Fills out_decisions and out_decision_reasons for the day.
  *
  * Ownership is first come, first served: a list that has no R reason yet claims its order and its
  * waybill unless either is held (by an earlier day's list, or by a list earlier in this run that
