@@ -86,7 +86,8 @@ export function groupTasks(tasks: readonly ParseTask[], groupBytes: number, grou
 /** How long the parts a finished worker announced may take to arrive (they were sent before its result). */
 const PARTS_GRACE_MS = 60_000;
 
-const WORKER = new URL('../../workers/parse.js', import.meta.url);
+// a CommonJS entry that imports workers/parse.js (see workers/entry.cts for why)
+const WORKER = new URL('../../workers/entry.cjs', import.meta.url);
 
 export async function runPool(tasks: readonly ParseTask[], o: PoolOptions): Promise<void> {
   const pool = new Piscina({
