@@ -4,7 +4,7 @@
  * the rest of issue #4.)
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -179,6 +179,36 @@ describe('reruns, threads, what-if and the inspection queue', () => {
       assert.ok(orders.includes('superseded') && orders.includes('deleted') && orders.includes('used'), orders.join());
     } finally {
       db.close();
+    }
+  });
+
+  test('an order whose head is valid but a line is not takes no part in matching, and the ledger counts it quarantined', async () => {
+    const fates = async (db: Db) =>
+      new Map((await db.all(`SELECT fate, count::INTEGER AS n FROM ledger WHERE record_type = 'order'`)).map((x) => [String(x.fate), Number(x.n)]));
+    const { db } = await decided();
+    const bad = join(tmp, 'bad-order-line', date);
+    cpSync(join(out, date), bad, { recursive: true });
+    // the first order line of an order that a list uses gets a gnum that is not a number (FIELD_FORMAT)
+    const file = readdirSync(bad).filter((f) => f.startsWith('CEB303')).sort()[0]!;
+    const xml = readFileSync(join(bad, file), 'utf8');
+    const orderNo = /<ceb:orderNo>([^<]+)<\/ceb:orderNo>/.exec(xml)![1]!;
+    writeFileSync(join(bad, file), xml.replace(/<ceb:gnum>1<\/ceb:gnum>/, '<ceb:gnum>x</ceb:gnum>'));
+    const db2 = await openDatabase(':memory:', { threads: 2 });
+    try {
+      const before = await fates(db);
+      await ingestDay(bad, db2, { threads: 2 });
+      await decideDay(db2, { date, runId: 'b', policy: loadPolicy(), reference: loadReference() });
+      const h = await db2.all(`SELECT h.record_valid AS head, bool_and(l.record_valid) AS lines FROM hist_orders h JOIN hist_order_lines l ON l.head_guid = h.guid AND l.order_no = h.order_no
+        WHERE h.order_no = '${orderNo}' GROUP BY ALL`);
+      assert.deepEqual(h, [{ head: true, lines: false }], 'the head is valid, a line is not');
+      const after = await fates(db2);
+      assert.equal(after.get('quarantined'), (before.get('quarantined') ?? 0) + 1);
+      assert.equal((after.get('used') ?? 0) + (after.get('open') ?? 0), (before.get('used') ?? 0) + (before.get('open') ?? 0) - 1);
+      const lists = await db2.all(`SELECT reasons FROM decisions WHERE order_no = '${orderNo}'`);
+      for (const l of lists) assert.ok((l.reasons as string[]).includes('ORDER_MISSING'), JSON.stringify(l));
+    } finally {
+      db.close();
+      db2.close();
     }
   });
 

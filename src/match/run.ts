@@ -343,19 +343,20 @@ export const LEDGER_DDL = `CREATE TABLE IF NOT EXISTS ledger (
 );`;
 
 /** The head record types, their tables and business keys, for the ledger. */
-const HEADS: readonly { type: string; table: string; key: readonly string[] }[] = [
-  { type: 'order', table: 'orders', key: ['ebp_code', 'ebc_code', 'order_no'] },
+const HEADS: readonly { type: string; table: string; key: readonly string[]; lines?: string }[] = [
+  { type: 'order', table: 'orders', key: ['ebp_code', 'ebc_code', 'order_no'], lines: 'order_lines' },
   { type: 'receipt', table: 'receipts', key: ['ebc_code', 'order_no'] },
   { type: 'waybill', table: 'waybills', key: ['logistics_code', 'logistics_no'] },
-  { type: 'list', table: 'lists', key: ['agent_code', 'cop_no'] },
+  { type: 'list', table: 'lists', key: ['agent_code', 'cop_no'], lines: 'list_lines' },
   { type: 'cancel', table: 'cancels', key: ['agent_code', 'cop_no'] },
-  { type: 'return', table: 'returns', key: ['agent_code', 'co_el_no'] },
+  { type: 'return', table: 'returns', key: ['agent_code', 'co_el_no'], lines: 'return_lines' },
 ];
 
 /**
  * RULES.md §3 conservation: where every record received today ended, per record type. quarantined
- * (failed validation), draft (appStatus 1), stale (older than a version of its key received on an
- * earlier day), superseded (a newer version won), deleted (a delete, or deleted by one), and for the
+ * (failed validation: the head or a line of it), draft (appStatus 1), stale (older than a version of
+ * its key received on an earlier day), superseded (a newer version won), deleted (a delete, or
+ * deleted by one), and for the
  * current versions: lists decided / pending, orders and waybills used / open, receipts open,
  * cancels applied / rejected, returns decided. Also the open waybills that left the reuse window
  * today (expired). The fates of a type add up to the records of that type read today.
@@ -377,19 +378,31 @@ async function writeLedger(db: Db, date: string, runId: string): Promise<void> {
                 ? `'decided'`
                 : `'open'`;
     const same = (x: string) => h.key.map((c) => `${x}.${c} IS NOT DISTINCT FROM t.${c}`).join(' AND ');
+    // a record is valid when its head and every line of it are (RULES.md §3: matching leaves out a
+    // record with an invalid line, as winnersSql does, so the ledger counts it quarantined)
+    // (bad_heads: the few heads with an invalid line, found once)
+    const valid = (x: string) =>
+      h.lines
+        ? `(${x}.record_valid AND NOT EXISTS (SELECT 1 FROM bad_heads b WHERE b.business_date = ${x}.business_date
+             AND b.head_guid = ${x}.guid AND ${h.key.map((c) => `b.${c} = ${x}.${c}`).join(' AND ')}))`
+        : `${x}.record_valid`;
+    const badHeads = h.lines
+      ? `bad_heads AS MATERIALIZED (SELECT DISTINCT l.business_date, l.head_guid, ${h.key.map((c) => `l.${c}`).join(', ')}
+          FROM hist_${h.lines} l WHERE NOT l.record_valid AND l.business_date <= ${d}),`
+      : '';
     // the winner of each key and the latest earlier appTime, each computed once and joined (as
     // correlated subqueries they were seconds per record type at a million lists)
     await db.run(`INSERT INTO out_ledger
-      WITH t AS (SELECT * FROM hist_${h.table} WHERE business_date = ${d}),
+      WITH ${badHeads} t AS (SELECT * FROM hist_${h.table} WHERE business_date = ${d}),
       winner AS MATERIALIZED (SELECT * FROM (
         SELECT ${k}, x.app_type, x.source_file, x.record_index, x.business_date,
           row_number() OVER (PARTITION BY ${k} ORDER BY x.app_time DESC NULLS LAST, x.business_date DESC, x.source_file DESC, x.record_index DESC) AS rn
-        FROM hist_${h.table} x WHERE x.business_date <= ${d} AND x.record_valid AND x.app_status = '2') WHERE rn = 1),
+        FROM hist_${h.table} x WHERE x.business_date <= ${d} AND ${valid('x')} AND x.app_status = '2') WHERE rn = 1),
       earlier AS (SELECT ${k}, max(x.app_time) AS app_time FROM hist_${h.table} x
-        WHERE x.business_date < ${d} AND x.record_valid AND x.app_status = '2' GROUP BY ALL)
+        WHERE x.business_date < ${d} AND ${valid('x')} AND x.app_status = '2' GROUP BY ALL)
       SELECT ${lit(runId)}, ${d}, ${lit(h.type)}, fate, count(*) FROM (
         SELECT CASE
-          WHEN NOT t.record_valid THEN 'quarantined'
+          WHEN NOT ${valid('t')} THEN 'quarantined'
           WHEN t.app_status = '1' THEN 'draft'
           WHEN e.app_time > t.app_time THEN 'stale'
           WHEN t.app_type = '3' THEN 'deleted'
