@@ -278,7 +278,8 @@ function mutate(src: Source, plan: FilePlan, file: string): { bytes: Buffer; exp
         if (!ent) break;
         if (op.k === 'rebindEntityNs') {
           const p = prefixOf(ent.name);
-          ent.attrs += p ? ` xmlns:${p}="urn:fuzz"` : ' xmlns="urn:fuzz"';
+          const decl = p ? ` xmlns:${p}="urn:fuzz"` : ' xmlns="urn:fuzz"';
+          if (!ent.attrs.includes(decl)) ent.attrs += decl; // twice would be a duplicate attribute: a malformed file, not this mutation
         } else {
           const name = `zz:${local(ent.name)}`;
           ent.name = name;
