@@ -168,13 +168,6 @@ export interface DayDecisions {
 }
 
 /**
- * The published tables decideDay writes for a day, each with the temp table prepareDay fills
- * (`out_<table>`, same columns). stg_quarantine receives the quarantined cancels.
- */
-const OUTPUTS = ['decisions', 'decision_reasons', 'return_decisions', 'return_accepted_lines', 'inspection_queue', 'ledger'] as const;
-const RETURN_ACCEPTED_LINES_DDL = `CREATE TABLE IF NOT EXISTS return_accepted_lines (business_date DATE, invt_no VARCHAR, gnum INTEGER, qty DECIMAL(19,5))`;
-
-/**
  * Decides the day: prepareDay, then writeDay. Inside the caller's transaction when it has one
  * (`declmatch run` prepares before its transaction and writes inside it, which is faster: see
  * prepareDay).
@@ -198,9 +191,9 @@ export async function writeDay(db: Db, o: DecideOptions, stages: StageTiming[]):
     await dropShadowHistory(db);
     await appendHistory(db, o.date);
   }
-  for (const t of OUTPUTS) {
-    await db.run(`DELETE FROM ${t} WHERE business_date = ${day}`);
-    await db.run(`INSERT INTO ${t} SELECT * FROM out_${t}`);
+  for (const { table } of OUTPUTS) {
+    await db.run(`DELETE FROM ${table} WHERE business_date = ${day}`);
+    await db.run(`INSERT INTO ${table} SELECT * FROM out_${table}`);
   }
   await db.run(`INSERT INTO stg_quarantine SELECT * FROM out_quarantine`);
   lap('decide.write');
@@ -220,8 +213,10 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
   const lap = timer(stages);
   if (!o.fromHistory) await shadowHistory(db, date);
   lap('decide.history');
-  for (const ddl of [DECISIONS_DDL, DECISION_REASONS_DDL, RETURN_DECISIONS_DDL, RETURN_ACCEPTED_LINES_DDL, INSPECTION_QUEUE_DDL, LEDGER_DDL]) await db.run(ddl);
-  for (const t of OUTPUTS) await db.run(`CREATE OR REPLACE TEMP TABLE out_${t} AS SELECT * FROM ${t} LIMIT 0`);
+  for (const { table, ddl } of OUTPUTS) {
+    await db.run(ddl);
+    await db.run(`CREATE OR REPLACE TEMP TABLE out_${table} AS SELECT * FROM ${table} LIMIT 0`);
+  }
   await db.run(`CREATE OR REPLACE TEMP TABLE out_quarantine (${QUARANTINE_COLUMNS})`);
   // the decisions as they stand after this run: the other days' and this day's new ones
   await db.run(`CREATE OR REPLACE TEMP VIEW cur_decisions AS
@@ -472,6 +467,21 @@ export const RETURN_DECISIONS_DDL = `CREATE TABLE IF NOT EXISTS return_decisions
   reasons VARCHAR[] NOT NULL,
   policy_id VARCHAR
 );`;
+
+const RETURN_ACCEPTED_LINES_DDL = `CREATE TABLE IF NOT EXISTS return_accepted_lines (business_date DATE, invt_no VARCHAR, gnum INTEGER, qty DECIMAL(19,5))`;
+
+/**
+ * The published tables decideDay writes for a day, with their DDL; prepareDay fills a temp table
+ * `out_<table>` of the same columns for each. stg_quarantine receives the quarantined cancels.
+ */
+const OUTPUTS: readonly { table: string; ddl: string }[] = [
+  { table: 'decisions', ddl: DECISIONS_DDL },
+  { table: 'decision_reasons', ddl: DECISION_REASONS_DDL },
+  { table: 'return_decisions', ddl: RETURN_DECISIONS_DDL },
+  { table: 'return_accepted_lines', ddl: RETURN_ACCEPTED_LINES_DDL },
+  { table: 'inspection_queue', ddl: INSPECTION_QUEUE_DDL },
+  { table: 'ledger', ddl: LEDGER_DDL },
+];
 
 /**
  * CEB605 cancels received today, against lists decided in earlier runs (matching invtNo, agentCode
