@@ -117,32 +117,127 @@ async function dropShadowHistory(db: Db): Promise<void> {
 }
 
 /**
+ * The keys a day needs of a history table: the rows of `keys` (an SQL relation), paired with the
+ * history rows `h` on `cols`, and `days`, a condition on a business date that holds for every day
+ * with a row of those keys (daysHolding). Lookups over the history limited this way read the
+ * history's key columns once and the other columns of those days only: DuckDB reads every column a
+ * join needs of every row it scans, and reading every day kept made each day slower than the one
+ * before.
+ */
+export interface Wanted {
+  keys: string;
+  cols: readonly string[];
+  days: string;
+}
+
+const pairOn = (cols: readonly string[], a: string, b: string) => cols.map((c) => `${a}.${c} = ${b}.${c}`).join(' AND ');
+
+/**
  * Latest wins (RULES.md §2) over the history up to the day: per key the greatest app_time, then
  * the later input (business date, file name, position). Drafts and invalid versions (the head or
- * any of its lines) take no part; a winning delete removes the key.
+ * any of its lines) take no part; a winning delete removes the key. With `only`, the keys wanted
+ * only (every version of them is ranked, so their winners are the same).
  */
-export function winnersSql(date: string, table: string, key: readonly string[], lineTable?: string, cols = 'h.*'): string {
+export function winnersSql(date: string, table: string, key: readonly string[], lineTable?: string, cols = 'h.*', only?: Wanted): string {
   const k = key.join(', ');
   const upTo = /^\d{4}-\d{2}-\d{2}$/.test(date) ? `DATE ${lit(date)}` : date; // a date, or an SQL date expression
+  const days = only ? `AND h.business_date ${only.days}` : '';
+  // versions with an invalid line: an anti join with the few heads that have one (as a correlated
+  // NOT EXISTS, DuckDB deduplicated the key and guid of every version first: 26 s over 14M orders)
   const invalidLines = lineTable
-    ? `AND NOT EXISTS (SELECT 1 FROM hist_${lineTable} l WHERE l.business_date <= ${upTo} AND NOT l.record_valid
-         AND l.head_guid = h.guid AND ${key.map((c) => `l.${c} = h.${c}`).join(' AND ')})`
+    ? `ANTI JOIN (SELECT DISTINCT l.business_date, l.head_guid, ${key.map((c) => `l.${c}`).join(', ')} FROM hist_${lineTable} l
+         WHERE l.business_date <= ${upTo} ${only ? `AND l.business_date ${only.days}` : ''} AND NOT l.record_valid) bad
+         ON bad.business_date = h.business_date AND bad.head_guid = h.guid AND ${key.map((c) => `bad.${c} = h.${c}`).join(' AND ')}`
     : '';
   const all = cols === 'h.*';
   return `SELECT * EXCLUDE (rn${all ? '' : ', app_type'}) FROM (
     SELECT ${cols}${all ? '' : ', h.app_type'}, row_number() OVER (PARTITION BY ${key.map((c) => `h.${c}`).join(', ')} ORDER BY h.app_time DESC, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
-    FROM hist_${table} h
-    WHERE h.business_date <= ${upTo} AND h.record_valid AND h.app_status = '2' ${invalidLines}
+    FROM hist_${table} h ${only ? `SEMI JOIN (${only.keys}) k ON ${pairOn(only.cols, 'k', 'h')}` : ''} ${invalidLines}
+    WHERE h.business_date <= ${upTo} ${days} AND h.record_valid AND h.app_status = '2'
   ) WHERE rn = 1 AND app_type <> '3'`;
+}
+
+/**
+ * The days a column of a relation holds, as a condition on a business date: `IN (DATE '…', …)`
+ * (`IS NULL` when there is none, which nothing matches). With the days as constants the
+ * `hist_` views read those days' tables only, and scans of the decisions (stored day after day)
+ * skip the other days' row groups.
+ */
+async function daysIn(db: Db, relation: string, col = 'business_date'): Promise<string> {
+  const days = (await db.all(`SELECT DISTINCT strftime(${col}, '%Y-%m-%d') AS b FROM ${relation} WHERE ${col} IS NOT NULL ORDER BY 1`)).map((x) => `DATE ${lit(String(x.b))}`);
+  return days.length ? `IN (${days.join(', ')})` : 'IS NULL';
+}
+
+/**
+ * The keys wanted of `table` (a history table, or `decisions`) up to `date`, and the days that hold
+ * them (reading the key columns only). `dayKeys`, a relation of the same columns holding `keys`,
+ * gives the days instead: one scan for the keys of several lookups.
+ */
+async function wanted(db: Db, table: string, date: string, keys: string, cols: readonly string[], dayKeys = keys): Promise<Wanted> {
+  const from = table === 'decisions' ? 'decisions' : `hist_${table}`;
+  // (NULL keys pair too: more days than needed only where a key is NULL, never fewer)
+  const nullSafe = cols.map((c) => `k.${c} IS NOT DISTINCT FROM h.${c}`).join(' AND ');
+  const days = await daysIn(db, `(SELECT DISTINCT h.business_date FROM ${from} h SEMI JOIN (${dayKeys}) k ON ${nullSafe} WHERE h.business_date <= DATE ${lit(date)}) x`);
+  return { keys, cols, days };
+}
+
+/**
+ * Creates the temp table `target`: the current version of each list key in the table `keys`
+ * (agent_code, cop_no) as of `date`, the latest non-draft version, valid or not (an invalid latest
+ * version is decided INVALID_RECORD), with `invalid` (the head or one of its lines failed
+ * validation); a valid delete removes the key. The versions are ranked on narrow rows of the days
+ * holding the keys; the winners' columns are then read from the days that hold winners.
+ */
+async function listVersions(db: Db, date: string, keys: string, target: string, cols = LIST_COLS, dayKeys?: string): Promise<Wanted> {
+  const upTo = `DATE ${lit(date)}`;
+  const w = await wanted(db, 'lists', date, `SELECT agent_code, cop_no FROM ${keys}`, ['agent_code', 'cop_no'], dayKeys);
+  await db.run(`CREATE OR REPLACE TEMP TABLE ${target}_at AS SELECT b, f, r FROM (
+      SELECT h.business_date AS b, h.source_file AS f, h.record_index AS r,
+        row_number() OVER (PARTITION BY h.agent_code, h.cop_no ORDER BY h.app_time DESC NULLS LAST, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
+      FROM hist_lists h SEMI JOIN ${keys} k ON k.agent_code = h.agent_code AND k.cop_no = h.cop_no
+      WHERE h.business_date <= ${upTo} AND h.business_date ${w.days} AND coalesce(h.app_status, '') <> '1') WHERE rn = 1`);
+  const on = await daysIn(db, `${target}_at`, 'b');
+  await db.run(`CREATE OR REPLACE TEMP TABLE ${target} AS
+    WITH win AS (SELECT ${cols}, h.record_valid FROM hist_lists h JOIN ${target}_at k ON h.business_date = k.b AND h.source_file = k.f AND h.record_index = k.r
+        WHERE h.business_date ${on}),
+    bad AS (SELECT DISTINCT l.head_guid, l.agent_code, l.cop_no FROM hist_list_lines l
+            WHERE l.business_date ${on} AND NOT l.record_valid AND l.head_guid IN (SELECT guid FROM win))
+    SELECT win.* EXCLUDE (record_valid), NOT win.record_valid OR bad.head_guid IS NOT NULL AS invalid
+    FROM win LEFT JOIN bad ON bad.head_guid = win.guid AND bad.agent_code = win.agent_code AND bad.cop_no = win.cop_no
+    WHERE NOT win.record_valid OR bad.head_guid IS NOT NULL OR win.app_type <> '3'`);
+  await db.run(`DROP TABLE ${target}_at`);
+  return w;
+}
+
+/**
+ * Creates the temp table `target`: the state of each list key in the table `keys` after the days
+ * before `date`: its last decision and what that holds, its invtNo, whether it was ever decided,
+ * whether it stands released, inspected or reviewed (not cancelled since).
+ */
+async function priorState(db: Db, date: string, keys: string, target: string): Promise<void> {
+  const w = await wanted(db, 'decisions', date, `SELECT agent_code, cop_no FROM ${keys}`, ['agent_code', 'cop_no']);
+  await db.run(`CREATE OR REPLACE TEMP TABLE ${target} AS
+    WITH d AS (SELECT x.agent_code, x.cop_no, x.business_date, x.decision, x.invt_no, x.held_order, x.held_waybill
+      FROM decisions x SEMI JOIN ${keys} k ON k.agent_code = x.agent_code AND k.cop_no = x.cop_no WHERE x.business_date < DATE ${lit(date)} AND x.business_date ${w.days}),
+    last AS (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY business_date DESC) AS rn FROM d) WHERE rn = 1),
+    pos AS (SELECT agent_code, cop_no, max(business_date) AS last_positive FROM d WHERE decision IN ('RELEASE', 'INSPECT', 'REVIEW') GROUP BY ALL),
+    can AS (SELECT agent_code, cop_no, max(business_date) AS last_cancel FROM d WHERE decision = 'CANCELLED' GROUP BY ALL),
+    inv AS (SELECT agent_code, cop_no, arg_min(invt_no, business_date) FILTER (WHERE decision <> 'PENDING') AS invt_no,
+                   bool_or(decision <> 'PENDING') AS decided FROM d GROUP BY ALL)
+    SELECT last.agent_code, last.cop_no, last.decision, last.held_order, last.held_waybill, inv.invt_no, inv.decided,
+           pos.last_positive IS NOT NULL AND (can.last_cancel IS NULL OR can.last_cancel < pos.last_positive) AS positive
+    FROM last JOIN inv USING (agent_code, cop_no) LEFT JOIN pos USING (agent_code, cop_no) LEFT JOIN can USING (agent_code, cop_no)`);
 }
 
 /** The columns the day's work reads from the current versions (the staging rows are much wider). */
 const ORDER_COLS = 'h.business_date, h.guid, h.ebp_code, h.ebc_code, h.order_no, h.app_time, h.order_type, h.goods_value, h.currency';
 const WAYBILL_COLS = 'h.business_date, h.guid, h.logistics_code, h.logistics_no, h.app_time, h.ebc_code, h.freight, h.insured_fee, h.gross_weight, h.pack_no';
 const RECEIPT_COLS = 'h.business_date, h.guid, h.ebc_code, h.order_no, h.app_time, h.charge';
+/** ... of the original lists of returns */
+const RETURN_LIST_COLS = 'h.agent_code, h.cop_no, h.business_date, h.guid, h.app_type, h.trade_mode, h.customs_code, h.ebp_code, h.ebc_code, h.ie_date';
 const LIST_COLS = `h.agent_code, h.cop_no, h.business_date, h.guid, h.source_file, h.record_index, h.app_type, h.app_time, h.invt_no, h.customs_code,
   h.ebp_code, h.ebc_code, h.order_no, h.logistics_code, h.logistics_no, h.trade_mode, h.statistics_flag, h.country, h.owner_code, h.freight, h.f_flag,
-  h.insured_fee, h.i_flag, h.pack_no, h.gross_weight, h.net_weight, h.ie_date, h.loct_no, h.bill_no, h.total_package_no, h.record_valid`;
+  h.insured_fee, h.i_flag, h.pack_no, h.gross_weight, h.net_weight, h.ie_date, h.loct_no, h.bill_no, h.total_package_no`;
 
 /**
  * A row's number in a table, from 0, as an INTEGER: its rowid less the table's first. DuckDB numbers
@@ -209,6 +304,7 @@ export async function writeDay(db: Db, o: DecideOptions, stages: StageTiming[]):
  */
 export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions> {
   const { date } = o;
+  const day = `DATE ${lit(date)}`;
   const stages: StageTiming[] = [];
   const lap = timer(stages);
   if (!o.fromHistory) await shadowHistory(db, date);
@@ -222,40 +318,21 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
   await db.run(`CREATE OR REPLACE TEMP VIEW cur_decisions AS
     SELECT * FROM decisions WHERE business_date <> DATE ${lit(date)} UNION ALL SELECT * FROM out_decisions`);
 
-  // winners as of today
-  await db.run(`CREATE OR REPLACE TEMP TABLE w_orders AS ${winnersSql(date, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', ORDER_COLS)}`);
-  await db.run(`CREATE OR REPLACE TEMP TABLE w_waybills AS ${winnersSql(date, 'waybills', ['logistics_code', 'logistics_no'], undefined, WAYBILL_COLS)}`);
-  await db.run(`CREATE OR REPLACE TEMP TABLE w_receipts AS ${winnersSql(date, 'receipts', ['ebc_code', 'order_no'], undefined, RECEIPT_COLS)}`);
-
+  // the list keys the day decides: those with a version today, and those pending since an earlier
+  // day. Latest wins, the prior state and everything after them look at these keys only, so that
+  // the cost of a day does not grow with the days kept (RULES.md §1: a list is decided on its day
+  // or, while pending, on the next runs)
+  await db.run(`CREATE OR REPLACE TEMP TABLE k_lists AS
+    SELECT agent_code, cop_no FROM hist_lists WHERE business_date = ${day} AND agent_code IS NOT NULL AND cop_no IS NOT NULL
+    UNION SELECT agent_code, cop_no FROM decisions WHERE business_date < ${day} AND decision = 'PENDING'`);
   // the list versions: latest non-draft version per key, valid or not (an invalid latest version is INVALID_RECORD)
-  // (the invalid lines are looked up for the winners only)
-  await db.run(`CREATE OR REPLACE TEMP TABLE w_lists AS
-    -- the window ranks narrow rows (a version is identified by its day, file and position); the
-    -- winners' columns are joined back after it (ranking the wide rows sorted all their columns)
-    WITH ranked AS (
-        SELECT h.business_date AS b, h.source_file AS f, h.record_index AS r,
-          row_number() OVER (PARTITION BY h.agent_code, h.cop_no ORDER BY h.app_time DESC NULLS LAST, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
-        FROM hist_lists h
-        WHERE h.business_date <= DATE ${lit(date)} AND h.agent_code IS NOT NULL AND h.cop_no IS NOT NULL AND coalesce(h.app_status, '') <> '1'),
-    win AS (SELECT ${LIST_COLS} FROM hist_lists h JOIN ranked k ON k.rn = 1 AND h.business_date = k.b AND h.source_file = k.f AND h.record_index = k.r
-        WHERE h.business_date <= DATE ${lit(date)}),
-    bad AS (SELECT DISTINCT l.head_guid, l.agent_code, l.cop_no FROM hist_list_lines l
-            WHERE l.business_date <= DATE ${lit(date)} AND NOT l.record_valid AND l.head_guid IN (SELECT guid FROM win))
-    SELECT win.* EXCLUDE (record_valid), NOT win.record_valid OR bad.head_guid IS NOT NULL AS invalid
-    FROM win LEFT JOIN bad ON bad.head_guid = win.guid AND bad.agent_code = win.agent_code AND bad.cop_no = win.cop_no
-    WHERE NOT win.record_valid OR bad.head_guid IS NOT NULL OR win.app_type <> '3'`);
+  // (the days of these keys are those of the day's records of every key too: the ledger reuses them)
+  const shared = new Map<string, Wanted>();
+  const today = (table: string, cols: string) => `SELECT ${cols} FROM hist_${table} WHERE business_date = ${day}`;
+  shared.set('lists', await listVersions(db, date, 'k_lists', 'w_lists', LIST_COLS, `SELECT agent_code, cop_no FROM k_lists UNION ALL ${today('lists', 'agent_code, cop_no')}`));
   lap('decide.latest_wins');
-  // prior state of every list key from earlier days' decisions
-  await db.run(`CREATE OR REPLACE TEMP TABLE prior AS
-    WITH d AS (SELECT * FROM decisions WHERE business_date < DATE ${lit(date)}),
-    last AS (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY business_date DESC) AS rn FROM d) WHERE rn = 1),
-    pos AS (SELECT agent_code, cop_no, max(business_date) AS last_positive FROM d WHERE decision IN ('RELEASE', 'INSPECT', 'REVIEW') GROUP BY ALL),
-    can AS (SELECT agent_code, cop_no, max(business_date) AS last_cancel FROM d WHERE decision = 'CANCELLED' GROUP BY ALL),
-    inv AS (SELECT agent_code, cop_no, arg_min(invt_no, business_date) FILTER (WHERE decision <> 'PENDING') AS invt_no,
-                   bool_or(decision <> 'PENDING') AS decided FROM d GROUP BY ALL)
-    SELECT last.agent_code, last.cop_no, last.decision, last.held_order, last.held_waybill, inv.invt_no, inv.decided,
-           pos.last_positive IS NOT NULL AND (can.last_cancel IS NULL OR can.last_cancel < pos.last_positive) AS positive
-    FROM last JOIN inv USING (agent_code, cop_no) LEFT JOIN pos USING (agent_code, cop_no) LEFT JOIN can USING (agent_code, cop_no)`);
+  // prior state of those list keys from earlier days' decisions
+  await priorState(db, date, 'k_lists', 'prior');
 
   // cancels (RULES.md §5), before the day's lists: what they free is available to those lists
   const cancelled = await applyCancels(db, date, o.runId);
@@ -266,7 +343,22 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
   // key in every m_ and s_ table (an integer joins much faster than the two codes)
   await db.run(`CREATE OR REPLACE TEMP TABLE deciding AS
     SELECT ${rowNumber('w_lists', 'w')} AS lid, w.* FROM w_lists w LEFT JOIN prior p USING (agent_code, cop_no)
-    WHERE w.business_date = DATE ${lit(date)} OR p.decision = 'PENDING'`);
+    WHERE w.business_date = ${day} OR p.decision = 'PENDING'`);
+
+  // the current orders, waybills and receipts the deciding lists can pair with: by the list's
+  // (ebpCode, orderNo) for orders (ORDER_PARTY_MISMATCH looks for the order under another ebcCode),
+  // its waybill key, its (ebcCode, orderNo) for receipts
+  const valid = `FROM deciding WHERE NOT invalid`;
+  const counterpart = async (table: string, cols: readonly string[]) =>
+    wanted(db, table, date, `SELECT ${cols.join(', ')} ${valid}`, cols, `SELECT ${cols.join(', ')} ${valid} UNION ALL ${today(table, cols.join(', '))}`);
+  const orders = await counterpart('orders', ['ebp_code', 'order_no']);
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_orders AS ${winnersSql(date, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', ORDER_COLS, orders)}`);
+  const waybills = await counterpart('waybills', ['logistics_code', 'logistics_no']);
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_waybills AS ${winnersSql(date, 'waybills', ['logistics_code', 'logistics_no'], undefined, WAYBILL_COLS, waybills)}`);
+  const receipts = await counterpart('receipts', ['ebc_code', 'order_no']);
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_receipts AS ${winnersSql(date, 'receipts', ['ebc_code', 'order_no'], undefined, RECEIPT_COLS, receipts)}`);
+  for (const [table, w] of [['orders', orders], ['waybills', waybills], ['receipts', receipts]] as const) shared.set(table, w);
+  lap('decide.counterparts');
 
   // inputs of the checks
   await db.run(CHECK_TABLES_DDL);
@@ -299,15 +391,17 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
       d.customs_code, d.ebp_code, d.ebc_code, d.order_no, d.logistics_code, d.logistics_no, d.trade_mode, d.statistics_flag, d.country,
       d.owner_code, d.freight, d.f_flag, d.insured_fee, d.i_flag, d.pack_no, d.gross_weight, d.net_weight
     FROM deciding d WHERE NOT d.invalid`);
+  // (the lines of a version are on its day: only the days of the versions are read)
   await db.run(`INSERT INTO m_list_lines
     SELECT d.lid, l.gnum, l.item_no, l.gcode, l.country, ${currencySql('l.currency')}, l.qty, l.price, l.total_price, l.unit
     FROM deciding d JOIN hist_list_lines l ON l.agent_code = d.agent_code AND l.cop_no = d.cop_no AND l.head_guid = d.guid AND l.business_date = d.business_date
-    WHERE NOT d.invalid`);
+    WHERE NOT d.invalid AND l.business_date ${await daysIn(db, 'deciding')}`);
   // an order's id for the checks (which pair an order with its lines by it) is its row in w_orders
   // (rowNumber: a row_number() over all rows numbered them on one thread)
   await db.run(`INSERT INTO m_orders SELECT ${rowNumber('w_orders')}, ebp_code, ebc_code, order_no, order_type, goods_value, ${currencySql('currency')} FROM w_orders`);
   await db.run(`INSERT INTO m_order_lines SELECT ${rowNumber('w_orders', 'o')}, l.ebp_code, l.ebc_code, l.order_no, l.gnum, l.item_no, l.unit, ${currencySql('l.currency')}, l.qty, l.price, l.total_price
-    FROM w_orders o JOIN hist_order_lines l ON l.ebp_code = o.ebp_code AND l.ebc_code = o.ebc_code AND l.order_no = o.order_no AND l.head_guid = o.guid AND l.business_date = o.business_date`);
+    FROM w_orders o JOIN hist_order_lines l ON l.ebp_code = o.ebp_code AND l.ebc_code = o.ebc_code AND l.order_no = o.order_no AND l.head_guid = o.guid AND l.business_date = o.business_date
+    WHERE l.business_date ${await daysIn(db, 'w_orders')}`);
   await db.run(`INSERT INTO m_waybills SELECT logistics_code, logistics_no, app_time, ebc_code, freight, insured_fee, gross_weight, pack_no FROM w_waybills`);
   await db.run(`INSERT INTO m_receipts SELECT ebc_code, order_no, charge FROM w_receipts`);
   lap('decide.check_inputs');
@@ -324,7 +418,7 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
   lap('decide.inspection_queue');
   await decideReturns(db, date, o);
   lap('decide.returns');
-  await writeLedger(db, date, o.runId);
+  await writeLedger(db, date, o.runId, shared);
   lap('decide.ledger');
   return { counts, stages };
 }
@@ -356,7 +450,7 @@ const HEADS: readonly { type: string; table: string; key: readonly string[]; lin
  * cancels applied / rejected, returns decided. Also the open waybills that left the reuse window
  * today (expired). The fates of a type add up to the records of that type read today.
  */
-async function writeLedger(db: Db, date: string, runId: string): Promise<void> {
+async function writeLedger(db: Db, date: string, runId: string, shared: ReadonlyMap<string, Wanted>): Promise<void> {
   const d = `DATE ${lit(date)}`;
   for (const h of HEADS) {
     const k = h.key.join(', ');
@@ -372,32 +466,38 @@ async function writeLedger(db: Db, date: string, runId: string): Promise<void> {
               : h.type === 'return'
                 ? `'decided'`
                 : `'open'`;
-    const same = (x: string) => h.key.map((c) => `${x}.${c} IS NOT DISTINCT FROM t.${c}`).join(' AND ');
-    // a record is valid when its head and every line of it are (RULES.md §3: matching leaves out a
-    // record with an invalid line, as winnersSql does, so the ledger counts it quarantined)
-    // (bad_heads: the few heads with an invalid line, found once)
-    const valid = (x: string) =>
-      h.lines
-        ? `(${x}.record_valid AND NOT EXISTS (SELECT 1 FROM bad_heads b WHERE b.business_date = ${x}.business_date
-             AND b.head_guid = ${x}.guid AND ${h.key.map((c) => `b.${c} = ${x}.${c}`).join(' AND ')}))`
-        : `${x}.record_valid`;
+    const same = (x: string, y = 't') => h.key.map((c) => `${x}.${c} IS NOT DISTINCT FROM ${y}.${c}`).join(' AND ');
+    // the versions that decide the fates of today's records: today's, and the earlier ones of the
+    // same keys (keys may be NULL in invalid records), narrow, each with its validity (`ok`), found
+    // once: a record is valid when its head and every line of it are (RULES.md §3: matching leaves
+    // out a record with an invalid line, as winnersSql does, so the ledger counts it quarantined)
+    const narrow = (x: string) => `${h.key.map((c) => `${x}.${c}`).join(', ')}, ${x}.guid, ${x}.app_type, ${x}.app_status, ${x}.app_time, ${x}.source_file, ${x}.record_index, ${x}.business_date, ${x}.record_valid`;
+    // (the days holding versions of today's keys: found while deciding for most record types)
+    const versions = shared.get(h.table) ?? (await wanted(db, h.table, date, `SELECT DISTINCT ${k} FROM hist_${h.table} WHERE business_date = ${d}`, h.key));
     const badHeads = h.lines
       ? `bad_heads AS MATERIALIZED (SELECT DISTINCT l.business_date, l.head_guid, ${h.key.map((c) => `l.${c}`).join(', ')}
-          FROM hist_${h.lines} l WHERE NOT l.record_valid AND l.business_date <= ${d}),`
+          FROM hist_${h.lines} l WHERE NOT l.record_valid AND l.business_date <= ${d} AND l.business_date ${versions.days}),`
       : '';
     // the winner of each key and the latest earlier appTime, each computed once and joined (as
     // correlated subqueries they were seconds per record type at a million lists)
     await db.run(`INSERT INTO out_ledger
-      WITH ${badHeads} t AS (SELECT * FROM hist_${h.table} WHERE business_date = ${d}),
+      WITH ${badHeads}
+      today AS MATERIALIZED (SELECT ${narrow('x')} FROM hist_${h.table} x WHERE x.business_date = ${d}),
+      v AS MATERIALIZED (
+        SELECT x.* EXCLUDE (record_valid), x.record_valid${h.lines ? ' AND b.head_guid IS NULL' : ''} AS ok
+        FROM (SELECT * FROM today
+              UNION ALL SELECT ${narrow('x')} FROM hist_${h.table} x SEMI JOIN (SELECT DISTINCT ${k} FROM today) tk ON ${same('x', 'tk')}
+              WHERE x.business_date < ${d} AND x.business_date ${versions.days}) x
+        ${h.lines ? `LEFT JOIN bad_heads b ON b.business_date = x.business_date AND b.head_guid = x.guid AND ${h.key.map((c) => `b.${c} = x.${c}`).join(' AND ')}` : ''}),
+      t AS (SELECT * FROM v WHERE business_date = ${d}),
       winner AS MATERIALIZED (SELECT * FROM (
-        SELECT ${k}, x.app_type, x.source_file, x.record_index, x.business_date,
-          row_number() OVER (PARTITION BY ${k} ORDER BY x.app_time DESC NULLS LAST, x.business_date DESC, x.source_file DESC, x.record_index DESC) AS rn
-        FROM hist_${h.table} x WHERE x.business_date <= ${d} AND ${valid('x')} AND x.app_status = '2') WHERE rn = 1),
-      earlier AS (SELECT ${k}, max(x.app_time) AS app_time FROM hist_${h.table} x
-        WHERE x.business_date < ${d} AND ${valid('x')} AND x.app_status = '2' GROUP BY ALL)
+        SELECT ${k}, app_type, source_file, record_index, business_date,
+          row_number() OVER (PARTITION BY ${k} ORDER BY app_time DESC NULLS LAST, business_date DESC, source_file DESC, record_index DESC) AS rn
+        FROM v WHERE ok AND app_status = '2') WHERE rn = 1),
+      earlier AS (SELECT ${k}, max(app_time) AS app_time FROM v WHERE business_date < ${d} AND ok AND app_status = '2' GROUP BY ALL)
       SELECT ${lit(runId)}, ${d}, ${lit(h.type)}, fate, count(*) FROM (
         SELECT CASE
-          WHEN NOT ${valid('t')} THEN 'quarantined'
+          WHEN NOT t.ok THEN 'quarantined'
           WHEN t.app_status = '1' THEN 'draft'
           WHEN e.app_time > t.app_time THEN 'stale'
           WHEN t.app_type = '3' THEN 'deleted'
@@ -407,9 +507,12 @@ async function writeLedger(db: Db, date: string, runId: string): Promise<void> {
         FROM t LEFT JOIN winner w ON ${same('w')} LEFT JOIN earlier e ON ${same('e')}) GROUP BY fate`);
   }
   // open waybills that leave the reuse window today (their last day inside it was yesterday)
+  const left = `${d} - to_days((SELECT max(waybill_window_days) FROM m_policy) + 1)`;
+  const leaving = await wanted(db, 'waybills', date, `SELECT logistics_code, logistics_no FROM hist_waybills WHERE CAST(app_time AS DATE) = ${left}`, ['logistics_code', 'logistics_no']);
   await db.run(`INSERT INTO out_ledger
-    SELECT ${lit(runId)}, ${d}, 'waybill', 'expired', count(*) FROM w_waybills w
-    WHERE CAST(w.app_time AS DATE) = ${d} - to_days((SELECT max(waybill_window_days) FROM m_policy) + 1)
+    WITH w AS (${winnersSql(date, 'waybills', ['logistics_code', 'logistics_no'], undefined, 'h.logistics_code, h.logistics_no, h.app_time', leaving)})
+    SELECT ${lit(runId)}, ${d}, 'waybill', 'expired', count(*) FROM w
+    WHERE CAST(w.app_time AS DATE) = ${left}
       AND NOT EXISTS (SELECT 1 FROM cur_decisions dd WHERE dd.held_waybill = w.logistics_code || '|' || w.logistics_no)
     HAVING count(*) > 0`);
 }
@@ -489,16 +592,24 @@ const OUTPUTS: readonly { table: string; ddl: string }[] = [
  * no list, or another party's, is quarantined.
  */
 async function applyCancels(db: Db, date: string, runId: string): Promise<number> {
+  const cancels = await wanted(db, 'cancels', date, `SELECT agent_code, cop_no FROM hist_cancels WHERE business_date = DATE ${lit(date)}`, ['agent_code', 'cop_no']);
   await db.run(`CREATE OR REPLACE TEMP TABLE cancel_match AS
-    WITH c AS (${winnersSql(date, 'cancels', ['agent_code', 'cop_no'])}),
-    t AS (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY business_date DESC) AS rn
-                         FROM decisions WHERE business_date < DATE ${lit(date)}) WHERE rn = 1 AND decision NOT IN ('PENDING', 'CANCELLED'))
+    WITH c AS (${winnersSql(date, 'cancels', ['agent_code', 'cop_no'], undefined, 'h.*', cancels)}),
+    -- the last decision of the lists that had one of the cancels' invtNos
+    lk AS (SELECT DISTINCT agent_code, cop_no FROM decisions WHERE business_date < DATE ${lit(date)}
+      AND invt_no IN (SELECT invt_no FROM hist_cancels WHERE business_date = DATE ${lit(date)})),
+    -- (their days found on narrow rows first: the decisions are stored day after day, so the join
+    -- on the day reads those days' rows only)
+    lastd AS (SELECT x.agent_code, x.cop_no, max(x.business_date) AS b FROM decisions x SEMI JOIN lk ON lk.agent_code = x.agent_code AND lk.cop_no = x.cop_no
+      WHERE x.business_date < DATE ${lit(date)} GROUP BY ALL),
+    t AS (SELECT x.* FROM decisions x JOIN lastd ON lastd.agent_code = x.agent_code AND lastd.cop_no = x.cop_no AND lastd.b = x.business_date
+      WHERE x.decision NOT IN ('PENDING', 'CANCELLED'))
     SELECT c.source_file, c.message_guid, c.record_index, c.agent_code, c.cop_no, c.invt_no, c.ebc_code,
       t.agent_code AS t_agent, t.cop_no AS t_cop, t.ebc_code AS t_ebc,
       CASE WHEN t.agent_code IS NULL THEN 'CANCEL_TARGET_MISSING'
            WHEN t.agent_code <> c.agent_code OR t.ebc_code IS DISTINCT FROM c.ebc_code THEN 'CANCEL_PARTY_MISMATCH'
            ELSE 'CANCELLED' END AS outcome,
-      t.* EXCLUDE (agent_code, cop_no, ebc_code, invt_no, rn, business_date, run_id, decision, status_code, channel, reasons, value_cny, policy_id, held_order, held_waybill)
+      t.* EXCLUDE (agent_code, cop_no, ebc_code, invt_no, business_date, run_id, decision, status_code, channel, reasons, value_cny, policy_id, held_order, held_waybill)
     FROM c LEFT JOIN t ON t.invt_no = c.invt_no
     WHERE c.business_date = DATE ${lit(date)}`);
   await db.run(`INSERT INTO out_quarantine
@@ -525,20 +636,31 @@ function addMonths(date8: string, months: number): string {
 
 /** CEB213 returns received today, against the lists as they stand after this run (RULES.md §7). */
 async function decideReturns(db: Db, date: string, o: DecideOptions): Promise<void> {
-  await db.run(`CREATE OR REPLACE TEMP TABLE w_returns AS SELECT * FROM (${winnersSql(date, 'returns', ['agent_code', 'co_el_no'], 'return_lines')}) WHERE business_date = DATE ${lit(date)}`);
+  const today = await wanted(db, 'returns', date, `SELECT agent_code, co_el_no FROM hist_returns WHERE business_date = DATE ${lit(date)}`, ['agent_code', 'co_el_no']);
+  await db.run(`CREATE OR REPLACE TEMP TABLE w_returns AS SELECT * FROM (${winnersSql(date, 'returns', ['agent_code', 'co_el_no'], 'return_lines', 'h.*', today)})
+    WHERE business_date = DATE ${lit(date)}`);
   const returns = await db.all(`SELECT r.agent_code, r.co_el_no, r.invt_no, r.customs_code, r.ebp_code, r.ebc_code, epoch(r.app_time)::BIGINT AS t,
       strftime(r.app_time, '%Y-%m-%d') AS day,
       (SELECT list({'gnum': l.gnum, 'gcode': l.gcode, 'gname': l.gname, 'gmodel': l.gmodel, 'unit': l.unit, 'qty': l.qty::VARCHAR} ORDER BY l.gnum)
-         FROM hist_return_lines l WHERE l.head_guid = r.guid AND l.agent_code = r.agent_code AND l.co_el_no = r.co_el_no AND l.business_date = r.business_date) AS lines
+         FROM hist_return_lines l WHERE l.head_guid = r.guid AND l.agent_code = r.agent_code AND l.co_el_no = r.co_el_no AND l.business_date = r.business_date
+           AND l.business_date = DATE ${lit(date)}) AS lines
     FROM w_returns r ORDER BY r.app_time, r.agent_code, r.co_el_no`);
   if (!returns.length) return;
   // the originals: the current decision of the list with that invtNo, and its current version
-  const originals = await db.all(`WITH cur AS (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY business_date DESC) AS rn FROM cur_decisions) WHERE rn = 1)
+  // (the lists that ever had one of the returns' invtNos are looked at)
+  await db.run(`CREATE OR REPLACE TEMP TABLE k_originals AS
+    SELECT DISTINCT agent_code, cop_no FROM cur_decisions WHERE invt_no IN (SELECT invt_no FROM w_returns)`);
+  await listVersions(db, date, 'k_originals', 'r_lists', RETURN_LIST_COLS);
+  const decided = await daysIn(db, `(SELECT DISTINCT x.business_date FROM cur_decisions x SEMI JOIN k_originals k ON k.agent_code = x.agent_code AND k.cop_no = x.cop_no) x`);
+  const lineDays = await daysIn(db, 'r_lists');
+  const originals = await db.all(`WITH cur AS (SELECT * FROM (SELECT x.agent_code, x.cop_no, x.invt_no, x.decision, row_number() OVER (PARTITION BY x.agent_code, x.cop_no ORDER BY x.business_date DESC) AS rn
+      FROM cur_decisions x SEMI JOIN k_originals k ON k.agent_code = x.agent_code AND k.cop_no = x.cop_no WHERE x.business_date ${decided}) WHERE rn = 1)
     SELECT cur.invt_no, cur.decision, w.trade_mode, w.customs_code, w.ebp_code, w.ebc_code, strftime(w.ie_date, '%Y%m%d') AS ie_date,
       (SELECT list({'gnum': l.gnum, 'gcode': l.gcode, 'gname': l.gname, 'gmodel': l.gmodel, 'unit': l.unit, 'qty': l.qty::VARCHAR})
-         FROM hist_list_lines l WHERE l.head_guid = w.guid AND l.agent_code = w.agent_code AND l.cop_no = w.cop_no AND l.business_date = w.business_date) AS lines,
+         FROM hist_list_lines l WHERE l.head_guid = w.guid AND l.agent_code = w.agent_code AND l.cop_no = w.cop_no AND l.business_date = w.business_date
+           AND l.business_date ${lineDays}) AS lines,
       (SELECT list({'gnum': a.gnum, 'qty': a.qty::VARCHAR}) FROM return_accepted_lines a WHERE a.invt_no = cur.invt_no AND a.business_date < DATE ${lit(date)}) AS accepted
-    FROM cur JOIN w_lists w ON w.agent_code = cur.agent_code AND w.cop_no = cur.cop_no
+    FROM cur JOIN r_lists w ON w.agent_code = cur.agent_code AND w.cop_no = cur.cop_no
     WHERE cur.invt_no IN (SELECT invt_no FROM w_returns)`);
   type Line = { gnum: number; gcode: string | null; gname: string | null; gmodel: string | null; unit: string | null; qty: string };
   const dec = (v: string) => {
@@ -710,9 +832,20 @@ async function settle(
   // ownership: what earlier days' lists hold, except the lists decided again today (their new
   // decision says what they hold: a released list declared again ends DUPLICATE_LIST and frees its
   // order and waybill, RULES.md §4, for the lists of this run too)
+  // (only the lists that ever held an order or waybill claimed today are looked at, on the days
+  // they held one; their state is that of priorState, with the cancels of today applied)
+  const heldOn = (col: string, key: string) =>
+    `SELECT x.business_date FROM decisions x SEMI JOIN (SELECT ${key} FROM s_cand WHERE NOT pre_r) c ON c.${key} = x.${col} WHERE x.business_date < ${day}`;
+  const heldDays = await daysIn(db, `(${heldOn('held_order', 'order_key')} UNION ${heldOn('held_waybill', 'waybill_key')}) x`);
+  const claimed = (col: string, key: string) =>
+    `SELECT x.agent_code, x.cop_no FROM decisions x SEMI JOIN (SELECT ${key} FROM s_cand WHERE NOT pre_r) c ON c.${key} = x.${col}
+     WHERE x.business_date < ${day} AND x.business_date ${heldDays}`;
+  await db.run(`CREATE OR REPLACE TEMP TABLE s_holders AS ${claimed('held_order', 'order_key')} UNION ${claimed('held_waybill', 'waybill_key')}`);
+  await priorState(db, date, 's_holders', 's_holders_prior');
   await db.run(`CREATE OR REPLACE TEMP TABLE s_held AS
-    SELECT held_order, held_waybill, agent_code || '|' || cop_no AS holder FROM prior p
-    WHERE decision IN ('RELEASE', 'INSPECT', 'REVIEW') AND NOT EXISTS (SELECT 1 FROM deciding d WHERE d.agent_code = p.agent_code AND d.cop_no = p.cop_no)`);
+    SELECT held_order, held_waybill, agent_code || '|' || cop_no AS holder FROM s_holders_prior p
+    WHERE decision IN ('RELEASE', 'INSPECT', 'REVIEW') AND NOT EXISTS (SELECT 1 FROM deciding d WHERE d.agent_code = p.agent_code AND d.cop_no = p.cop_no)
+      AND NOT EXISTS (SELECT 1 FROM cancel_match m WHERE m.outcome = 'CANCELLED' AND m.t_agent = p.agent_code AND m.t_cop = p.cop_no)`);
   await db.run(`CREATE OR REPLACE TEMP TABLE s_claim AS
     SELECT c.lid, c.order_key, c.waybill_key, ho.holder AS o_prior, hw.holder AS w_prior,
       (c.order_key IS NOT NULL AND count(*) OVER (PARTITION BY c.order_key) > 1)

@@ -280,15 +280,14 @@ async function loadInputs(db: Db, d: string, o: { reference: Reference }): Promi
 
 /**
  * The day's decision rows with the facts the statistics need (one row per decisions row). With
- * `decided`, decideDay of this very day has just run in this connection: its current orders,
- * waybills and lists (temp tables w_orders, w_waybills, w_lists, computed by the same winnersSql)
- * are read instead of being computed again, which was most of the statistics' time at a million
- * lists.
+ * `decided`, decideDay of this very day has just run in this connection: the current versions of
+ * the lists it decided (temp table w_lists) are read instead of being ranked again.
  */
 async function dayLists(db: Db, d: string, decided: boolean): Promise<void> {
   // the current orders and waybills (keys and appTime are all the statistics read of them)
-  await db.run(`CREATE OR REPLACE TEMP TABLE st_w_orders AS ${decided ? 'SELECT ebp_code, ebc_code, order_no, app_time FROM w_orders' : winnersSql(d, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', 'h.ebp_code, h.ebc_code, h.order_no, h.app_time')}`);
-  await db.run(`CREATE OR REPLACE TEMP TABLE st_w_waybills AS ${decided ? 'SELECT logistics_code, logistics_no, app_time FROM w_waybills' : winnersSql(d, 'waybills', ['logistics_code', 'logistics_no'], undefined, 'h.logistics_code, h.logistics_no, h.app_time')}`);
+  // (all of them: the orphans count every open one; deciding looks at those its lists pair with only)
+  await db.run(`CREATE OR REPLACE TEMP TABLE st_w_orders AS ${winnersSql(d, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', 'h.ebp_code, h.ebc_code, h.order_no, h.app_time')}`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE st_w_waybills AS ${winnersSql(d, 'waybills', ['logistics_code', 'logistics_no'], undefined, 'h.logistics_code, h.logistics_no, h.app_time')}`);
   // the list version the matcher decided: latest non-draft version up to the day. w_lists holds it
   // for every key but those whose winner is a valid delete; those few are ranked here.
   const ranked = (keys: string) => `SELECT * EXCLUDE (rn) FROM (
