@@ -119,7 +119,7 @@ async function dropShadowHistory(db: Db): Promise<void> {
 /**
  * The keys a day needs of a history table: the rows of `keys` (an SQL relation), paired with the
  * history rows `h` on `cols`, and `days`, a condition on a business date that holds for every day
- * with a row of those keys (daysHolding). Lookups over the history limited this way read the
+ * with a row of those keys (found by `wanted`). Lookups over the history limited this way read the
  * history's key columns once and the other columns of those days only: DuckDB reads every column a
  * join needs of every row it scans, and reading every day kept made each day slower than the one
  * before.
@@ -320,7 +320,7 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
 
   // the list keys the day decides: those with a version today, and those pending since an earlier
   // day. Latest wins, the prior state and everything after them look at these keys only, so that
-  // the cost of a day does not grow with the days kept (RULES.md §1: a list is decided on its day
+  // the cost of a day grows little with the days kept (RULES.md §1: a list is decided on its day
   // or, while pending, on the next runs)
   await db.run(`CREATE OR REPLACE TEMP TABLE k_lists AS
     SELECT agent_code, cop_no FROM hist_lists WHERE business_date = ${day} AND agent_code IS NOT NULL AND cop_no IS NOT NULL
