@@ -73,6 +73,23 @@ describe('consecutive days', () => {
   }
 });
 
+describe('an earlier day run again after later days', () => {
+  test('is decided as it stood on its day: the later days\' decisions (a cancel of a returned list) do not count', async () => {
+    const out = join(tmp, 'rerun-earlier');
+    const dates = ['2025-06-12', '2025-06-13', '2025-06-14'];
+    await generateDays({ out, date: dates[0] as string, days: 3, lists: 10_000, seed: 'verify3', format: 'parquet', anomalyRate: 0.05 });
+    const db = await openDatabase(':memory:', { threads: 2 });
+    try {
+      assert.deepEqual(await runAndCompare(db, out, dates), []);
+      // day 2 again, with day 3 recorded; then day 3 is still as it was
+      assert.deepEqual(await runAndCompare(db, out, [dates[1] as string]), []);
+      assert.deepEqual(await compareDay(db, out, dates[2] as string), []);
+    } finally {
+      db.close();
+    }
+  });
+});
+
 describe('five days across the 2026-04-01 policy change', () => {
   test('lists pending past their grace are rejected, returns follow the policy of their date, and every day agrees with the ground truth', async () => {
     const out = join(tmp, 'five');

@@ -314,9 +314,10 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
     await db.run(`CREATE OR REPLACE TEMP TABLE out_${table} AS SELECT * FROM ${table} LIMIT 0`);
   }
   await db.run(`CREATE OR REPLACE TEMP TABLE out_quarantine (${QUARANTINE_COLUMNS})`);
-  // the decisions as they stand after this run: the other days' and this day's new ones
+  // the decisions as they stand after this run: the earlier days' and this day's new ones (not
+  // those of later days, when an earlier day is run again: a day is decided as it stood then)
   await db.run(`CREATE OR REPLACE TEMP VIEW cur_decisions AS
-    SELECT * FROM decisions WHERE business_date <> DATE ${lit(date)} UNION ALL SELECT * FROM out_decisions`);
+    SELECT * FROM decisions WHERE business_date < DATE ${lit(date)} UNION ALL SELECT * FROM out_decisions`);
 
   // the list keys the day decides: those with a version today, and those pending since an earlier
   // day. Latest wins, the prior state and everything after them look at these keys only, so that
