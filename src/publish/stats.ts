@@ -289,7 +289,8 @@ async function dayLists(db: Db, d: string, decided: boolean): Promise<void> {
   await db.run(`CREATE OR REPLACE TEMP TABLE st_w_orders AS ${winnersSql(d, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', 'h.ebp_code, h.ebc_code, h.order_no, h.app_time')}`);
   await db.run(`CREATE OR REPLACE TEMP TABLE st_w_waybills AS ${winnersSql(d, 'waybills', ['logistics_code', 'logistics_no'], undefined, 'h.logistics_code, h.logistics_no, h.app_time')}`);
   // the list version the matcher decided: latest non-draft version up to the day. w_lists holds it
-  // for every key but those whose winner is a valid delete; those few are ranked here.
+  // for the lists decided today, but those whose winner is a valid delete; those few, and the lists
+  // cancelled today, are ranked here.
   const ranked = (keys: string) => `SELECT * EXCLUDE (rn) FROM (
         SELECT h.agent_code, h.cop_no, h.app_time, h.country, h.statistics_flag,
           row_number() OVER (PARTITION BY h.agent_code, h.cop_no ORDER BY h.app_time DESC NULLS LAST, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
