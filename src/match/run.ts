@@ -130,7 +130,18 @@ export interface Wanted {
   days: string;
 }
 
-const pairOn = (cols: readonly string[], a: string, b: string) => cols.map((c) => `${a}.${c} = ${b}.${c}`).join(' AND ');
+/** `a.c = b.c AND …` for each column c; `nullSafe`: IS NOT DISTINCT FROM (NULL pairs with NULL). */
+const pairOn = (cols: readonly string[], a: string, b: string, nullSafe = false) =>
+  cols.map((c) => `${a}.${c} ${nullSafe ? 'IS NOT DISTINCT FROM' : '='} ${b}.${c}`).join(' AND ');
+
+/**
+ * The heads with an invalid line (few), as (business_date, head_guid, key…) of `hist_<lineTable>`
+ * rows matching `where` (a condition on the line `l`), and the condition pairing them with a head
+ * version `x` (used by latest wins and by the ledger, which must agree on what is invalid).
+ */
+const badHeadsSql = (lineTable: string, key: readonly string[], where: string) =>
+  `SELECT DISTINCT l.business_date, l.head_guid, ${key.map((c) => `l.${c}`).join(', ')} FROM hist_${lineTable} l WHERE NOT l.record_valid AND ${where}`;
+const badHeadOf = (b: string, x: string, key: readonly string[]) => `${b}.business_date = ${x}.business_date AND ${b}.head_guid = ${x}.guid AND ${pairOn(key, b, x)}`;
 
 /**
  * Latest wins (RULES.md §2) over the history up to the day: per key the greatest app_time, then
@@ -145,9 +156,7 @@ export function winnersSql(date: string, table: string, key: readonly string[], 
   // versions with an invalid line: an anti join with the few heads that have one (as a correlated
   // NOT EXISTS, DuckDB deduplicated the key and guid of every version first: 26 s over 14M orders)
   const invalidLines = lineTable
-    ? `ANTI JOIN (SELECT DISTINCT l.business_date, l.head_guid, ${key.map((c) => `l.${c}`).join(', ')} FROM hist_${lineTable} l
-         WHERE l.business_date <= ${upTo} ${only ? `AND l.business_date ${only.days}` : ''} AND NOT l.record_valid) bad
-         ON bad.business_date = h.business_date AND bad.head_guid = h.guid AND ${key.map((c) => `bad.${c} = h.${c}`).join(' AND ')}`
+    ? `ANTI JOIN (${badHeadsSql(lineTable, key, `l.business_date <= ${upTo} ${only ? `AND l.business_date ${only.days}` : ''}`)}) bad ON ${badHeadOf('bad', 'h', key)}`
     : '';
   const all = cols === 'h.*';
   return `SELECT * EXCLUDE (rn${all ? '' : ', app_type'}) FROM (
@@ -176,8 +185,7 @@ async function daysIn(db: Db, relation: string, col = 'business_date'): Promise<
 async function wanted(db: Db, table: string, date: string, keys: string, cols: readonly string[], dayKeys = keys): Promise<Wanted> {
   const from = table === 'decisions' ? 'decisions' : `hist_${table}`;
   // (NULL keys pair too: more days than needed only where a key is NULL, never fewer)
-  const nullSafe = cols.map((c) => `k.${c} IS NOT DISTINCT FROM h.${c}`).join(' AND ');
-  const days = await daysIn(db, `(SELECT DISTINCT h.business_date FROM ${from} h SEMI JOIN (${dayKeys}) k ON ${nullSafe} WHERE h.business_date <= DATE ${lit(date)}) x`);
+  const days = await daysIn(db, `(SELECT DISTINCT h.business_date FROM ${from} h SEMI JOIN (${dayKeys}) k ON ${pairOn(cols, 'k', 'h', true)} WHERE h.business_date <= DATE ${lit(date)}) x`);
   return { keys, cols, days };
 }
 
@@ -336,7 +344,7 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
   await priorState(db, date, 'k_lists', 'prior');
 
   // cancels (RULES.md §5), before the day's lists: what they free is available to those lists
-  const cancelled = await applyCancels(db, date, o.runId);
+  const cancelled = await applyCancels(db, date, o.runId, shared);
   lap('decide.cancels');
 
   // the lists to decide today: a new winning version today, or pending since an earlier day; lid
@@ -417,7 +425,7 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
   lap('decide.settle');
   await inspectionQueue(db, date);
   lap('decide.inspection_queue');
-  await decideReturns(db, date, o);
+  await decideReturns(db, date, o, shared);
   lap('decide.returns');
   await writeLedger(db, date, o.runId, shared);
   lap('decide.ledger');
@@ -467,17 +475,17 @@ async function writeLedger(db: Db, date: string, runId: string, shared: Readonly
               : h.type === 'return'
                 ? `'decided'`
                 : `'open'`;
-    const same = (x: string, y = 't') => h.key.map((c) => `${x}.${c} IS NOT DISTINCT FROM ${y}.${c}`).join(' AND ');
+    const same = (x: string, y = 't') => pairOn(h.key, x, y, true);
     // the versions that decide the fates of today's records: today's, and the earlier ones of the
     // same keys (keys may be NULL in invalid records), narrow, each with its validity (`ok`), found
     // once: a record is valid when its head and every line of it are (RULES.md §3: matching leaves
     // out a record with an invalid line, as winnersSql does, so the ledger counts it quarantined)
     const narrow = (x: string) => `${h.key.map((c) => `${x}.${c}`).join(', ')}, ${x}.guid, ${x}.app_type, ${x}.app_status, ${x}.app_time, ${x}.source_file, ${x}.record_index, ${x}.business_date, ${x}.record_valid`;
-    // (the days holding versions of today's keys: found while deciding for most record types)
-    const versions = shared.get(h.table) ?? (await wanted(db, h.table, date, `SELECT DISTINCT ${k} FROM hist_${h.table} WHERE business_date = ${d}`, h.key));
+    // (the days holding versions of today's keys: found while deciding, for every record type)
+    const versions = shared.get(h.table);
+    if (!versions) throw new Error(`writeLedger: deciding found no days for ${h.table}`);
     const badHeads = h.lines
-      ? `bad_heads AS MATERIALIZED (SELECT DISTINCT l.business_date, l.head_guid, ${h.key.map((c) => `l.${c}`).join(', ')}
-          FROM hist_${h.lines} l WHERE NOT l.record_valid AND l.business_date <= ${d} AND l.business_date ${versions.days}),`
+      ? `bad_heads AS MATERIALIZED (${badHeadsSql(h.lines, h.key, `l.business_date <= ${d} AND l.business_date ${versions.days}`)}),`
       : '';
     // the winner of each key and the latest earlier appTime, each computed once and joined (as
     // correlated subqueries they were seconds per record type at a million lists)
@@ -489,7 +497,7 @@ async function writeLedger(db: Db, date: string, runId: string, shared: Readonly
         FROM (SELECT * FROM today
               UNION ALL SELECT ${narrow('x')} FROM hist_${h.table} x SEMI JOIN (SELECT DISTINCT ${k} FROM today) tk ON ${same('x', 'tk')}
               WHERE x.business_date < ${d} AND x.business_date ${versions.days}) x
-        ${h.lines ? `LEFT JOIN bad_heads b ON b.business_date = x.business_date AND b.head_guid = x.guid AND ${h.key.map((c) => `b.${c} = x.${c}`).join(' AND ')}` : ''}),
+        ${h.lines ? `LEFT JOIN bad_heads b ON ${badHeadOf('b', 'x', h.key)}` : ''}),
       t AS (SELECT * FROM v WHERE business_date = ${d}),
       winner AS MATERIALIZED (SELECT * FROM (
         SELECT ${k}, app_type, source_file, record_index, business_date,
@@ -592,8 +600,9 @@ const OUTPUTS: readonly { table: string; ddl: string }[] = [
  * and ebcCode): the list becomes CANCELLED and frees its order and waybill; a cancel that matches
  * no list, or another party's, is quarantined.
  */
-async function applyCancels(db: Db, date: string, runId: string): Promise<number> {
+async function applyCancels(db: Db, date: string, runId: string, shared: Map<string, Wanted>): Promise<number> {
   const cancels = await wanted(db, 'cancels', date, `SELECT agent_code, cop_no FROM hist_cancels WHERE business_date = DATE ${lit(date)}`, ['agent_code', 'cop_no']);
+  shared.set('cancels', cancels); // (today's keys: the ledger's too)
   await db.run(`CREATE OR REPLACE TEMP TABLE cancel_match AS
     WITH c AS (${winnersSql(date, 'cancels', ['agent_code', 'cop_no'], undefined, 'h.*', cancels)}),
     -- the last decision of the lists that had one of the cancels' invtNos
@@ -636,8 +645,9 @@ function addMonths(date8: string, months: number): string {
 }
 
 /** CEB213 returns received today, against the lists as they stand after this run (RULES.md §7). */
-async function decideReturns(db: Db, date: string, o: DecideOptions): Promise<void> {
+async function decideReturns(db: Db, date: string, o: DecideOptions, shared: Map<string, Wanted>): Promise<void> {
   const today = await wanted(db, 'returns', date, `SELECT agent_code, co_el_no FROM hist_returns WHERE business_date = DATE ${lit(date)}`, ['agent_code', 'co_el_no']);
+  shared.set('returns', today); // (today's keys: the ledger's too)
   await db.run(`CREATE OR REPLACE TEMP TABLE w_returns AS SELECT * FROM (${winnersSql(date, 'returns', ['agent_code', 'co_el_no'], 'return_lines', 'h.*', today)})
     WHERE business_date = DATE ${lit(date)}`);
   const returns = await db.all(`SELECT r.agent_code, r.co_el_no, r.invt_no, r.customs_code, r.ebp_code, r.ebc_code, epoch(r.app_time)::BIGINT AS t,
