@@ -10,8 +10,10 @@ import { LIST, LIST_LINE, ORDER, RETURN, RETURN_LINE, type FieldSpec, type Recor
 import {
   charLength,
   formatDecimal,
+  parseDate8,
   parseDecimal,
   parseDecimalText,
+  parseTimestamp14,
   validateField,
   validateRecord,
   type FieldCode,
@@ -264,7 +266,7 @@ describe('times and dates', () => {
   });
 
   test('a time that does not exist is FIELD_FORMAT', () => {
-    for (const raw of ['20250230120000', '20250229120000', '20251301120000', '20250600120000', '20250612240000', '20250612126000', '20250612120060', '2025061209301x', '2025061209:301', '+2025061209301'])
+    for (const raw of ['20250230120000', '20250229120000', '20251301120000', '20250600120000', '20250612240000', '20250612126000', '20250612120060', '2025061209301x', '2025061209:301', '+2025061209301', '2025061209301:', '20250612093:15', '2025 612093015', '20250612095/15'])
       assertCode(LIST, 'appTime', raw, 'FIELD_FORMAT');
   });
 
@@ -283,6 +285,33 @@ describe('times and dates', () => {
     assert.equal(new Date((r.value as number) * 1000).getUTCFullYear(), 50);
   });
 
+  test('every day of years 0000–9999 (sampled) and every time of day type as Date.UTC says', () => {
+    // parseTimestamp14 / parseDate8 count days arithmetically; Date (with setUTCFullYear for the
+    // years below 100) is the reference
+    const ref = (y: number, mo: number, d: number, h = 0, mi = 0, s = 0) => {
+      const t = new Date(Date.UTC(2000, mo - 1, d, h, mi, s));
+      t.setUTCFullYear(y);
+      return t.getTime();
+    };
+    const p2 = (n: number) => String(n).padStart(2, '0');
+    const years = [0, 1, 4, 50, 99, 100, 399, 400, 1582, 1899, 1900, 1969, 1970, 1999, 2000, 2024, 2025, 2100, 2400, 9999];
+    for (let y = 3; y < 10000; y += 97) years.push(y);
+    let seed = 7;
+    for (const y of years) {
+      for (let mo = 1; mo <= 12; mo++) {
+        for (const d of [1, 15, 28, 29, 30, 31]) {
+          const ymd = `${String(y).padStart(4, '0')}${p2(mo)}${p2(d)}`;
+          const exists = new Date(ref(y, mo, d)).getUTCDate() === d;
+          assert.equal(parseDate8(ymd), exists ? ref(y, mo, d) / 86_400_000 : null, ymd);
+          seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+          const [h, mi, s] = [seed % 24, (seed >> 5) % 60, (seed >> 11) % 60];
+          const ts = `${ymd}${p2(h)}${p2(mi)}${p2(s)}`;
+          assert.equal(parseTimestamp14(ts), exists ? ref(y, mo, d, h, mi, s) / 1000 : null, ts);
+        }
+      }
+    }
+  });
+
   test('ieDate YYYYMMDD types to days since 1970-01-01', () => {
     assertOk(LIST, 'ieDate', '20250612', Date.UTC(2025, 5, 12) / 86_400_000);
     assertOk(LIST, 'ieDate', '19700101', 0);
@@ -290,7 +319,7 @@ describe('times and dates', () => {
   });
 
   test('an ieDate that does not exist or is not YYYYMMDD is FIELD_FORMAT', () => {
-    for (const raw of ['20250229', '19000229', '20251232', '20250001', '2025-6-1', '2025061x'])
+    for (const raw of ['20250229', '19000229', '20251232', '20250001', '2025-6-1', '2025061x', '2025061:', '202506 1', '2025061/'])
       assertCode(LIST, 'ieDate', raw, 'FIELD_FORMAT');
     assertCode(LIST, 'ieDate', '2025612', 'FIELD_LENGTH');
     assertCode(LIST, 'ieDate', '20250612093015', 'FIELD_LENGTH');

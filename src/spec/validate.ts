@@ -33,7 +33,6 @@ const STAGED_DECIMAL_LIMIT = 10n ** 19n;
 
 const DECIMAL_RE = /^([+-]?)(\d*)(?:\.(\d*))?$/;
 const INT_RE = /^([+-]?)(\d+)$/;
-const DIGITS_RE = /^\d+$/;
 
 /** Characters as XSD counts them (code points), not UTF-16 units. */
 export function charLength(s: string): number {
@@ -132,34 +131,51 @@ function validYmd(y: number, mo: number, d: number): boolean {
   return d <= dim;
 }
 
-/** Date.UTC without its 0–99 → 1900–1999 year mapping (year 0050 stays 50, not 1950). */
-function utcMs(y: number, mo: number, d: number, h = 0, mi = 0, se = 0): number {
-  const t = new Date(Date.UTC(2000, mo - 1, d, h, mi, se));
-  t.setUTCFullYear(y);
-  return t.getTime();
+/**
+ * Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's days_from_civil): what
+ * Date.UTC gives ÷ 86,400,000, without a Date object and without Date.UTC's mapping of the years
+ * 0–99 to 1900–1999 (year 0050 stays 50).
+ */
+function daysFromCivil(y: number, mo: number, d: number): number {
+  const yy = mo <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5) + d - 1;
+  return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+}
+
+/** The number written by the digits s[from..to), or -1 if one is not an ASCII digit. */
+function digitsAt(s: string, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
 }
 
 /** `YYYYMMDDhhmmss` → seconds since epoch of that wall-clock time, or null when not a real time. */
 export function parseTimestamp14(s: string): number | null {
-  if (s.length !== 14 || !DIGITS_RE.test(s)) return null;
-  const y = +s.slice(0, 4);
-  const mo = +s.slice(4, 6);
-  const d = +s.slice(6, 8);
-  const h = +s.slice(8, 10);
-  const mi = +s.slice(10, 12);
-  const se = +s.slice(12, 14);
-  if (!validYmd(y, mo, d) || h > 23 || mi > 59 || se > 59) return null;
-  return utcMs(y, mo, d, h, mi, se) / 1000;
+  if (s.length !== 14) return null;
+  const y = digitsAt(s, 0, 4);
+  const mo = digitsAt(s, 4, 6);
+  const d = digitsAt(s, 6, 8);
+  const h = digitsAt(s, 8, 10);
+  const mi = digitsAt(s, 10, 12);
+  const se = digitsAt(s, 12, 14);
+  if (y < 0 || h < 0 || mi < 0 || se < 0 || !validYmd(y, mo, d) || h > 23 || mi > 59 || se > 59) return null;
+  return daysFromCivil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se;
 }
 
 /** `YYYYMMDD` → days since epoch, or null when not a real date. */
 export function parseDate8(s: string): number | null {
-  if (s.length !== 8 || !DIGITS_RE.test(s)) return null;
-  const y = +s.slice(0, 4);
-  const mo = +s.slice(4, 6);
-  const d = +s.slice(6, 8);
-  if (!validYmd(y, mo, d)) return null;
-  return utcMs(y, mo, d) / 86_400_000;
+  if (s.length !== 8) return null;
+  const y = digitsAt(s, 0, 4);
+  const mo = digitsAt(s, 4, 6);
+  const d = digitsAt(s, 6, 8);
+  if (y < 0 || !validYmd(y, mo, d)) return null;
+  return daysFromCivil(y, mo, d);
 }
 
 function quote(s: string): string {
@@ -175,7 +191,9 @@ export function validateField(f: FieldSpec, raw: string | undefined | null, erro
     return null;
   }
   const before = errors.length;
-  const n = f.type === 'string' || f.length !== undefined || f.maxLength !== undefined ? charLength(text) : 0;
+  // code points ≤ UTF-16 units: a text no longer than maxLength units needs no count
+  const counted = f.length !== undefined || f.minLength !== undefined || (f.maxLength !== undefined && text.length > f.maxLength);
+  const n = counted ? charLength(text) : 0;
   if (f.length !== undefined && n !== f.length) {
     errors.push({ field: f.name, code: 'FIELD_LENGTH', detail: `${f.name} ${quote(text)} has ${n} characters, exactly ${f.length} required` });
   } else if (f.maxLength !== undefined && n > f.maxLength) {
