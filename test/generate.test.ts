@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { XMLParser } from 'fast-xml-parser';
 import { generateDays } from '../src/generate/generator.js';
+import { writeLines } from '../src/generate/writers.js';
 import { parseCsv } from '../src/policy/csv.js';
 import { recordSpec, tabularColumns } from '../src/spec/fields.js';
 
@@ -166,6 +167,23 @@ describe('a two-day XML sample (10,000 lists a day, anomaly rate 0.05)', () => {
 });
 
 describe('determinism and formats', () => {
+  test('writeLines writes the header and every line across chunk boundaries, multi-byte text included', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'declmatch-lines-'));
+    try {
+      const lines = Array.from({ length: 1000 }, (_, i) => `${i},${'x'.repeat(i % 37)},清单${i}`);
+      for (const chunk of [1, 7, 100, 1 << 20]) {
+        writeLines(join(dir, 'f.csv'), 'h1,h2\n', lines, '\n', chunk);
+        assert.equal(readFileSync(join(dir, 'f.csv'), 'utf8'), 'h1,h2\n' + lines.map((l) => l + '\n').join(''), `chunk ${chunk}`);
+      }
+      writeLines(join(dir, 'g.csv'), 'h\n', ['a\n', 'b\n']);
+      assert.equal(readFileSync(join(dir, 'g.csv'), 'utf8'), 'h\na\nb\n');
+      writeLines(join(dir, 'e.csv'), 'h\n', []);
+      assert.equal(readFileSync(join(dir, 'e.csv'), 'utf8'), 'h\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('the same seed gives byte-identical output; another seed does not', async () => {
     const a = join(tmp, 'a');
     const b = join(tmp, 'b');

@@ -36,7 +36,7 @@ import {
   type Reason,
   type Rec,
 } from './truth.js';
-import { csvCell, makeSink, type Format, type HeadType, type Location, type Sink } from './writers.js';
+import { csvCell, makeSink, writeLines, type Format, type HeadType, type Location, type Sink } from './writers.js';
 
 export interface GenerateOptions {
   out: string;
@@ -718,14 +718,11 @@ class Generator {
     const sinkResult = await this.sink.close();
 
     rows.sort();
-    writeFileSync(join(truthDir, 'decisions.csv'), 'business_date,agent_code,cop_no,invt_no,decision,status_code,channel,reasons,value_cny,policy_id\n' + rows.join(''));
+    writeLines(join(truthDir, 'decisions.csv'), 'business_date,agent_code,cop_no,invt_no,decision,status_code,channel,reasons,value_cny,policy_id\n', rows);
     returnRows.sort();
-    writeFileSync(join(truthDir, 'return_decisions.csv'), 'business_date,agent_code,co_el_no,invt_no,decision,status_code,reasons,policy_id\n' + returnRows.join(''));
+    writeLines(join(truthDir, 'return_decisions.csv'), 'business_date,agent_code,co_el_no,invt_no,decision,status_code,reasons,policy_id\n', returnRows);
     this.quarantine.sort();
-    writeFileSync(
-      join(truthDir, 'quarantine.csv'),
-      'file,message_guid,record_index,record_type,business_key,field,code,detail\n' + this.quarantine.map((q) => q + '\n').join(''),
-    );
+    writeLines(join(truthDir, 'quarantine.csv'), 'file,message_guid,record_index,record_type,business_key,field,code,detail\n', this.quarantine, '\n');
     o.onProgress?.({ day: date, dayIndex: d, listsDone, listsTotal: listsDone });
     return {
       date,
