@@ -23,7 +23,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Db } from '../db/duck.js';
 import { parentKeyFields, recordSpec, tabularColumns, HEAD_GUID, type FieldSpec, type RecordSpec } from '../spec/fields.js';
-import { ident, stagingTable } from '../spec/schema.js';
+import { ident, lit, stagingTable } from '../spec/schema.js';
 import { DECIMAL_SCALE } from '../spec/validate.js';
 import type { ParseResult, ParseTask } from './parse-file.js';
 import { asText, planColumns, source } from './tabular.js';
@@ -46,7 +46,6 @@ export interface TabularSqlResult {
   findings: number;
 }
 
-const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /** `quote` of spec/validate.ts, for texts known when the SQL is generated. */
 function quoteConst(s: string): string {

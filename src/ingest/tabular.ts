@@ -8,15 +8,15 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { parentKeyFields, type RecordSpec } from '../spec/fields.js';
 import type { RawRecord } from '../spec/validate.js';
 import type { FileKind } from './discover.js';
+import { lit } from '../spec/schema.js';
 
-const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
 /** The DuckDB table function that reads a tabular file, as both tabular paths read it. */
 export function source(path: string, kind: FileKind): string {
   return kind === 'csv'
-    ? `read_csv(${sqlString(path)}, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"', sample_size = -1)`
-    : `read_parquet(${sqlString(path)})`;
+    ? `read_csv(${lit(path)}, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"', sample_size = -1)`
+    : `read_parquet(${lit(path)})`;
 }
 
 /** A column of the file as the text it would have in a CEB message (SQL expression). */

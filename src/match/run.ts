@@ -13,7 +13,7 @@ import { inForceSql, multiplyRates, policyFor, rateThreshold, type Policy, type 
 import { districtOf, ISO_CURRENCIES, type Reference } from '../policy/reference.js';
 import { formatDecimal } from '../spec/validate.js';
 import { RECORD_SPECS } from '../spec/fields.js';
-import { stagingTable } from '../spec/schema.js';
+import { lit, stagingTable } from '../spec/schema.js';
 import { timer, type StageTiming } from '../util/timer.js';
 import { QUARANTINE_COLUMNS } from '../ingest/ingest.js';
 import { CHECK_TABLES_DDL, runChecks } from './checks.js';
@@ -26,7 +26,6 @@ const currencySql = (col: string) =>
   `CASE ${Object.entries(ISO_CURRENCIES)
     .map(([iso, num]) => `WHEN ${col} = '${iso}' THEN '${num}'`)
     .join(' ')} ELSE ${col} END`;
-const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 export const DECISIONS_DDL = `CREATE TABLE IF NOT EXISTS decisions (
   business_date DATE NOT NULL,

@@ -18,8 +18,8 @@ import { historyDayTable } from '../match/run.js';
 import { FILES_COLUMNS, QUARANTINE_COLUMNS } from '../ingest/ingest.js';
 import { timer, type StageTiming } from '../util/timer.js';
 import { computeStatistics, statsCommentStatements } from './stats.js';
+import { lit } from '../spec/schema.js';
 
-const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 export const QUARANTINE_DDL = `CREATE TABLE IF NOT EXISTS quarantine (
   business_date DATE NOT NULL,

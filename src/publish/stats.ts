@@ -33,8 +33,8 @@ import type { Db } from '../db/duck.js';
 import { winnersSql } from '../match/run.js';
 import { inForceSql, type Policy } from '../policy/policy.js';
 import { districtOf, type Reference } from '../policy/reference.js';
+import { lit } from '../spec/schema.js';
 
-const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /** The statistics tables, in the order they are written. */
 export const STATS_TABLES = [

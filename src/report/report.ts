@@ -9,8 +9,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Db } from '../db/duck.js';
 import { STATS_METRICS } from '../publish/stats.js';
+import { lit } from '../spec/schema.js';
 
-const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /** Escapes text for HTML element content and attribute values. */
 export function esc(v: unknown): string {

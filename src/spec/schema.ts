@@ -81,6 +81,11 @@ export function arrowSchema(spec: RecordSpec): Schema {
   return new Schema(stagingColumns(spec).map((c) => new Field(c.column, arrowType(c.type), c.nullable)));
 }
 
+/** A DuckDB string literal. */
+export function lit(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
 /** Quotes an identifier for DuckDB. */
 export function ident(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
