@@ -2,11 +2,14 @@
  * Agreement of a database's decisions with a generated day's ground truth: every list's invtNo,
  * decision, reasons, CNY value (2 decimals) and policy; every return's invtNo, decision, reasons
  * and policy. Used by `declmatch verify` and the tests.
+ *
+ * The comparison runs in DuckDB, which reads the truth files itself: a 10,000,000-list day's
+ * decisions.csv (~1 GB) is longer than the longest string V8 can hold, and its rows as JS objects
+ * would not fit the command's heap.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Db } from '../db/duck.js';
-import { parseCsv } from '../policy/csv.js';
+import { lit } from '../spec/schema.js';
 
 export interface Agreement {
   date: string;
@@ -20,40 +23,69 @@ export interface Agreement {
   diffCount: number;
 }
 
-function rows(file: string): string[][] {
-  return parseCsv(readFileSync(file, 'utf8'))
-    .slice(1)
-    .filter((r) => r.length > 1);
+/** One side of a comparison: the key and the compared values of each row, as text. */
+interface Side {
+  /** SQL relation with columns k (key text), v (values text) and o (order) */
+  readonly sql: string;
+}
+
+/** A truth CSV written by the generator, read as text; empty fields are '' as in the file. */
+function truthSide(file: string, key: readonly string[], values: readonly string[]): Side {
+  const text = (c: string) => `coalesce("${c}", '')`;
+  return {
+    sql: `SELECT ${key.map(text).join(` || '|' || `)} AS k, arg_max(${values.map(text).join(` || ',' || `)}, o) AS v, max(o) AS o
+      FROM (SELECT *, row_number() OVER () AS o FROM read_csv(${lit(file)}, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"'))
+      GROUP BY k`,
+  };
+}
+
+/** Compares two sides: counts and the first `limit` disagreements (truth order, then extra rows by key). */
+async function compare(db: Db, what: string, want: Side, got: Side, limit: number): Promise<{ total: number; agreeing: number; diffs: string[]; diffCount: number }> {
+  await db.run(`CREATE OR REPLACE TEMP TABLE v_cmp AS
+    SELECT w.k AS wk, w.v AS wv, w.o AS wo, g.k AS gk, g.v AS gv FROM (${want.sql}) w FULL OUTER JOIN (${got.sql}) g ON g.k = w.k`);
+  try {
+    const [c] = await db.all(`SELECT count(wk)::BIGINT AS total, count(*) FILTER (WHERE wk IS NOT NULL AND wv = gv)::BIGINT AS agreeing,
+        count(*) FILTER (WHERE wv IS DISTINCT FROM gv)::BIGINT AS diffs FROM v_cmp`);
+    const rows = limit > 0 ? await db.all(`SELECT wk, wv, gk, gv FROM v_cmp WHERE wv IS DISTINCT FROM gv ORDER BY wk IS NULL, wo, gk LIMIT ${limit}`) : [];
+    const diffs = rows.map((r) =>
+      r.wk !== null ? `${what} ${String(r.wk)}: expected ${String(r.wv)}, got ${r.gv === null ? '(no decision)' : String(r.gv)}` : `${what} ${String(r.gk)}: not expected, got ${String(r.gv)}`,
+    );
+    return { total: Number(c!.total), agreeing: Number(c!.agreeing), diffs, diffCount: Number(c!.diffs) };
+  } finally {
+    await db.run('DROP TABLE IF EXISTS v_cmp');
+  }
 }
 
 export async function compareWithTruth(db: Db, truthDir: string, date: string, maxDiffs = 50): Promise<Agreement> {
-  const want = new Map(rows(join(truthDir, 'decisions.csv')).map((r) => [`${r[1]}|${r[2]}`, [r[3], r[4], r[7], r[8], r[9]].join(',')]));
-  const got = new Map(
-    (
-      await db.all(`SELECT agent_code, cop_no, coalesce(invt_no, '') AS invt_no, decision, array_to_string(reasons, ';') AS reasons,
-          CASE WHEN value_cny IS NULL THEN '' ELSE CAST(round(value_cny, 2) AS DECIMAL(38,2))::VARCHAR END AS value, coalesce(policy_id, '') AS policy_id
-        FROM decisions WHERE business_date = DATE '${date}'`)
-    ).map((r) => [`${r.agent_code}|${r.cop_no}`, [r.invt_no, r.decision, r.reasons, r.value, r.policy_id].join(',')]),
+  const day = `DATE ${lit(date)}`;
+  const lists = await compare(
+    db,
+    'list',
+    truthSide(join(truthDir, 'decisions.csv'), ['agent_code', 'cop_no'], ['invt_no', 'decision', 'reasons', 'value_cny', 'policy_id']),
+    {
+      sql: `SELECT agent_code || '|' || cop_no AS k, any_value(concat_ws(',', coalesce(invt_no, ''), coalesce(decision, ''), coalesce(array_to_string(reasons, ';'), ''),
+          coalesce(CAST(round(value_cny, 2) AS DECIMAL(38,2))::VARCHAR, ''), coalesce(policy_id, ''))) AS v
+        FROM decisions WHERE business_date = ${day} GROUP BY k`,
+    },
+    maxDiffs,
   );
-  const rwant = new Map(rows(join(truthDir, 'return_decisions.csv')).map((r) => [`${r[1]}|${r[2]}`, [r[3], r[4], r[6], r[7]].join(',')]));
-  const rgot = new Map(
-    (
-      await db.all(`SELECT agent_code, co_el_no, coalesce(invt_no, '') AS invt_no, decision, array_to_string(reasons, ';') AS reasons, coalesce(policy_id, '') AS policy_id
-        FROM return_decisions WHERE business_date = DATE '${date}'`)
-    ).map((r) => [`${r.agent_code}|${r.co_el_no}`, [r.invt_no, r.decision, r.reasons, r.policy_id].join(',')]),
+  const returns = await compare(
+    db,
+    'return',
+    truthSide(join(truthDir, 'return_decisions.csv'), ['agent_code', 'co_el_no'], ['invt_no', 'decision', 'reasons', 'policy_id']),
+    {
+      sql: `SELECT agent_code || '|' || co_el_no AS k, any_value(concat_ws(',', coalesce(invt_no, ''), coalesce(decision, ''), coalesce(array_to_string(reasons, ';'), ''), coalesce(policy_id, ''))) AS v
+        FROM return_decisions WHERE business_date = ${day} GROUP BY k`,
+    },
+    Math.max(0, maxDiffs - lists.diffs.length),
   );
-  const diffs: string[] = [];
-  let listsAgreeing = 0;
-  for (const [k, v] of want) {
-    if (got.get(k) === v) listsAgreeing++;
-    else diffs.push(`list ${k}: expected ${v}, got ${got.get(k) ?? '(no decision)'}`);
-  }
-  for (const [k, v] of got) if (!want.has(k)) diffs.push(`list ${k}: not expected, got ${v}`);
-  let returnsAgreeing = 0;
-  for (const [k, v] of rwant) {
-    if (rgot.get(k) === v) returnsAgreeing++;
-    else diffs.push(`return ${k}: expected ${v}, got ${rgot.get(k) ?? '(no decision)'}`);
-  }
-  for (const [k, v] of rgot) if (!rwant.has(k)) diffs.push(`return ${k}: not expected, got ${v}`);
-  return { date, lists: want.size, listsAgreeing, returns: rwant.size, returnsAgreeing, diffs: diffs.slice(0, maxDiffs), diffCount: diffs.length };
+  return {
+    date,
+    lists: lists.total,
+    listsAgreeing: lists.agreeing,
+    returns: returns.total,
+    returnsAgreeing: returns.agreeing,
+    diffs: [...lists.diffs, ...returns.diffs],
+    diffCount: lists.diffCount + returns.diffCount,
+  };
 }
