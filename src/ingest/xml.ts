@@ -2,7 +2,7 @@
  * ingest/xml: the XML reader of the ingest stage (RULES.md §1, §3). One CEB message file in, its
  * business records out, streaming with bounded memory and safe on hostile input.
  *
- * Layers, all streaming:
+ * Layers (a small file is read whole in layer 1; everything after it streams):
  *  1. bytes: a path or a byte stream, gunzipped when it starts with 1f 8b; the file cap applies to
  *     the bytes read and to the decompressed bytes. A path of up to 8 MiB is read whole with one
  *     synchronous read (and, gzipped, inflated in one call up to 64 MiB: see SMALL); a larger one
@@ -23,8 +23,9 @@
  *     (test/parser-diff.test.ts); the reference costs about 15× the CPU (bench/parse.ts).
  *
  * Beyond a small file read whole, only the buffered part of the document (one chunk, one unfinished
- * token, one entity) is ever in memory. Every problem of the input is an outcome `{ status: 'malformed', detail }`; nothing thrown
- * here comes from the input (an exception thrown by `onEntity` is passed through unchanged).
+ * token, one entity) is ever in memory. Every problem of the input is an outcome
+ * `{ status: 'malformed', detail }`; nothing thrown here comes from the input (an exception thrown
+ * by `onEntity` is passed through unchanged).
  */
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { Readable, pipeline } from 'node:stream';
