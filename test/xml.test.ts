@@ -9,43 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { DEFAULT_XML_CAPS, readCebXml, type RawEntity, type XmlCaps, type XmlFileOutcome } from '../src/ingest/xml.js';
+import { DEFAULT_XML_CAPS, readCebXml, type XmlCaps } from '../src/ingest/xml.js';
+import { CEB_NS, chopped, plain, read, sample, type Read } from './xml-read.js';
 import { projectRoot } from './xsd.js';
 
 
 const ROOT = projectRoot();
 const FIXTURES = join(ROOT, 'fixtures', 'xml');
-const SAMPLES = join(ROOT, '..', 'shared', 'ceb-spec', 'samples-202205');
-const CEB_NS = 'http://www.chinaport.gov.cn/ceb';
 
 const fixture = (name: string) => join(FIXTURES, name);
-const sample = (code: string) => join(SAMPLES, `${code}Message.xml`);
-
-interface Read {
-  outcome: XmlFileOutcome;
-  entities: RawEntity[];
-}
-
-async function read(source: string | Readable, caps?: XmlCaps): Promise<Read> {
-  const entities: RawEntity[] = [];
-  const outcome = await readCebXml(source, (e) => entities.push(e), caps);
-  return { outcome, entities };
-}
-
-/** A byte stream of `data` cut into pieces of 1..maxPiece bytes (deterministic). */
-function chopped(data: Uint8Array, maxPiece: number): Readable {
-  let seed = 12345;
-  return Readable.from(
-    (function* () {
-      for (let i = 0; i < data.length; ) {
-        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-        const n = 1 + (seed % maxPiece);
-        yield Buffer.from(data.subarray(i, i + n));
-        i += n;
-      }
-    })(),
-  );
-}
 
 /** A byte stream of the given string parts, re-cut into ~64 KiB buffers. */
 function streamOf(parts: Iterable<string>): Readable {
@@ -72,8 +44,6 @@ function assertMalformed(r: Read, pattern: RegExp): void {
   if (r.outcome.status === 'malformed') assert.match(r.outcome.detail, pattern);
 }
 
-/** Plain copy of a record (records are null-prototype objects). */
-const plain = (r: Record<string, string>) => ({ ...r });
 
 // ---- official samples ------------------------------------------------------------------------------
 
@@ -399,53 +369,6 @@ describe('malformed input is an outcome, never an exception', () => {
     const gz = gzipSync(readFileSync(sample('CEB505')));
     gz.fill(0x55, 40, 80);
     assertMalformed(await read(Readable.from([gz])), /invalid gzip data|invalid UTF-8|not well|truncated/);
-  });
-
-  test('a file read whole (paths up to 8 MiB) gives what its bytes give streamed', async () => {
-    // readCebXml(path) reads small files with one synchronous read and inflates small gzip files
-    // in one call; a byte stream goes through the streaming path. Both must agree on every input,
-    // broken ones included (each case also says which way the whole-file path must go).
-    const dir = mkdtempSync(join(tmpdir(), 'declmatch-xml-'));
-    try {
-      const doc = readFileSync(sample('CEB603'));
-      const text = doc.toString('utf8');
-      const cut = text.indexOf('</ceb:Inventory>') + 5;
-      const badUtf8 = Buffer.from(doc);
-      badUtf8[doc.indexOf('<ceb:Inventory>') + 3] = 0xff;
-      const gz = gzipSync(doc);
-      const corrupt = Buffer.from(gz);
-      corrupt.fill(0x55, 40, 80);
-      const first = text.indexOf('<ceb:Inventory>');
-      const last = text.lastIndexOf('</ceb:Inventory>') + '</ceb:Inventory>'.length;
-      const body = text.slice(first, last);
-      const big = Buffer.from(text.slice(0, first) + body.repeat(Math.ceil((9 * 1024 * 1024) / body.length)) + text.slice(last));
-      const bomb = gzipSync(Buffer.concat([Buffer.from(`<ceb:CEB505Message xmlns:ceb="${CEB_NS}">`), Buffer.alloc(80 * 1024 * 1024, ' '), Buffer.from('</ceb:CEB505Message>')]));
-      const cases: [string, Uint8Array, XmlCaps?][] = [
-        ['plain', doc],
-        ['invalid UTF-8', badUtf8],
-        ['truncated', doc.subarray(0, doc.length - 30)],
-        ['gzip', gz],
-        ['gzip of two members', Buffer.concat([gzipSync(Buffer.from(text.slice(0, cut))), gzipSync(Buffer.from(text.slice(cut)))])],
-        ['gzip with trailing garbage', Buffer.concat([gz, Buffer.from('garbage after the member')])],
-        ['gzip truncated', gz.subarray(0, gz.length - 20)],
-        ['gzip corrupt', corrupt],
-        ['gzip of invalid UTF-8', gzipSync(badUtf8)],
-        ['gzip over the file cap once inflated', gz, { ...DEFAULT_XML_CAPS, maxFileBytes: doc.length - 1 }],
-        ['plain over the file cap', doc, { ...DEFAULT_XML_CAPS, maxFileBytes: 1000 }],
-        ['gzip inflating past 64 MiB', bomb],
-        ['plain over 8 MiB (streamed from the path)', big],
-      ];
-      for (const [name, bytes, caps] of cases) {
-        const path = join(dir, 'f.xml');
-        writeFileSync(path, bytes);
-        const whole = await read(path, caps);
-        const streamed = await read(chopped(bytes, 64 * 1024), caps);
-        assert.deepEqual(whole.outcome, streamed.outcome, name);
-        assert.deepEqual(whole.entities.map((e) => plain(e.head)), streamed.entities.map((e) => plain(e.head)), name);
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 
   test('a CEB message this pipeline skips is still checked: a truncated CEB507 is malformed', async () => {
