@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { DEFAULT_XML_CAPS, readCebXml, type XmlCaps } from '../src/ingest/xml.js';
+import { DEFAULT_XML_CAPS, readCebXml } from '../src/ingest/xml.js';
 import { CEB_NS, chopped, plain, read, sample, type Read } from './xml-read.js';
 import { projectRoot } from './xsd.js';
 
@@ -43,7 +43,6 @@ function assertMalformed(r: Read, pattern: RegExp): void {
   assert.equal(r.outcome.status, 'malformed', `expected malformed, got ${JSON.stringify(r.outcome)}`);
   if (r.outcome.status === 'malformed') assert.match(r.outcome.detail, pattern);
 }
-
 
 // ---- official samples ------------------------------------------------------------------------------
 
