@@ -153,28 +153,51 @@ export class XmlSink implements Sink {
   }
 }
 
+/** A text file written ~`chunk` characters at a time (UTF-8); `bytes` counts what was written. */
+class TextWriter {
+  private readonly fd: number;
+  private buf: string[] = [];
+  private size = 0;
+  bytes = 0;
+  constructor(
+    file: string,
+    private readonly chunk = 1 << 20,
+  ) {
+    this.fd = openSync(file, 'w');
+  }
+  write(s: string): void {
+    this.buf.push(s);
+    this.size += s.length;
+    if (this.size >= this.chunk) this.drain();
+  }
+  private drain(): void {
+    const b = Buffer.from(this.buf.join(''), 'utf8');
+    writeSync(this.fd, b);
+    this.bytes += b.length;
+    this.buf = [];
+    this.size = 0;
+  }
+  close(): void {
+    try {
+      this.drain();
+    } finally {
+      closeSync(this.fd);
+    }
+  }
+}
+
 /**
  * Writes `header` and then each of `lines` followed by `end` to a new file, ~`chunk` characters per
  * write. One string of a 10,000,000-list day's ground truth (~1 GB) would pass V8's longest string
  * (~512 M characters): `rows.join('')` failed there with "Invalid string length".
  */
 export function writeLines(file: string, header: string, lines: readonly string[], end = '', chunk = 1 << 20): void {
-  const fd = openSync(file, 'w');
+  const w = new TextWriter(file, chunk);
   try {
-    let buf: string[] = [header];
-    let size = header.length;
-    for (const l of lines) {
-      buf.push(l, end);
-      size += l.length + end.length;
-      if (size >= chunk) {
-        writeSync(fd, Buffer.from(buf.join(''), 'utf8'));
-        buf = [];
-        size = 0;
-      }
-    }
-    if (buf.length) writeSync(fd, Buffer.from(buf.join(''), 'utf8'));
+    w.write(header);
+    for (const l of lines) w.write(l + end);
   } finally {
-    closeSync(fd);
+    w.close();
   }
 }
 
@@ -186,39 +209,26 @@ export function csvCell(v: string | undefined): string {
 }
 
 class CsvTable {
-  private readonly fd: number;
+  private readonly out: TextWriter;
   private readonly cols: readonly string[];
-  private buf: string[] = [];
-  private size = 0;
   rows = 0;
-  bytes = 0;
   constructor(
     readonly file: string,
     readonly spec: RecordSpec,
   ) {
-    this.fd = openSync(file, 'w');
+    this.out = new TextWriter(file);
     this.cols = tabularColumns(spec);
-    this.push(this.cols.join(',') + '\n');
+    this.out.write(this.cols.join(',') + '\n');
   }
-  private push(s: string) {
-    this.buf.push(s);
-    this.size += s.length;
-    if (this.size > 1 << 20) this.drain();
-  }
-  private drain() {
-    const b = Buffer.from(this.buf.join(''), 'utf8');
-    writeSync(this.fd, b);
-    this.bytes += b.length;
-    this.buf = [];
-    this.size = 0;
+  get bytes(): number {
+    return this.out.bytes;
   }
   row(rec: Record<string, string>): number {
-    this.push(this.cols.map((c) => csvCell(rec[c])).join(',') + '\n');
+    this.out.write(this.cols.map((c) => csvCell(rec[c])).join(',') + '\n');
     return ++this.rows;
   }
   close() {
-    this.drain();
-    closeSync(this.fd);
+    this.out.close();
   }
 }
 
