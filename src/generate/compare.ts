@@ -23,26 +23,22 @@ export interface Agreement {
   diffCount: number;
 }
 
-/** One side of a comparison: the key and the compared values of each row, as text. */
-interface Side {
-  /** SQL relation with columns k (key text), v (values text) and o (order) */
-  readonly sql: string;
-}
-
-/** A truth CSV written by the generator, read as text; empty fields are '' as in the file. */
-function truthSide(file: string, key: readonly string[], values: readonly string[]): Side {
+/**
+ * The truth side of a comparison: an SQL relation of a truth CSV written by the generator, read as
+ * text (empty fields are '' as in the file), with columns k (key text), v (values text) and o
+ * (position in the file). The other side, from the database, has k and v.
+ */
+function truthSide(file: string, key: readonly string[], values: readonly string[]): string {
   const text = (c: string) => `coalesce("${c}", '')`;
-  return {
-    sql: `SELECT ${key.map(text).join(` || '|' || `)} AS k, arg_max(${values.map(text).join(` || ',' || `)}, o) AS v, max(o) AS o
+  return `SELECT ${key.map(text).join(` || '|' || `)} AS k, arg_max(${values.map(text).join(` || ',' || `)}, o) AS v, max(o) AS o
       FROM (SELECT *, row_number() OVER () AS o FROM read_csv(${lit(file)}, header = true, all_varchar = true, delim = ',', quote = '"', escape = '"'))
-      GROUP BY k`,
-  };
+      GROUP BY k`;
 }
 
 /** Compares two sides: counts and the first `limit` disagreements (truth order, then extra rows by key). */
-async function compare(db: Db, what: string, want: Side, got: Side, limit: number): Promise<{ total: number; agreeing: number; diffs: string[]; diffCount: number }> {
+async function compare(db: Db, what: string, want: string, got: string, limit: number): Promise<{ total: number; agreeing: number; diffs: string[]; diffCount: number }> {
   await db.run(`CREATE OR REPLACE TEMP TABLE v_cmp AS
-    SELECT w.k AS wk, w.v AS wv, w.o AS wo, g.k AS gk, g.v AS gv FROM (${want.sql}) w FULL OUTER JOIN (${got.sql}) g ON g.k = w.k`);
+    SELECT w.k AS wk, w.v AS wv, w.o AS wo, g.k AS gk, g.v AS gv FROM (${want}) w FULL OUTER JOIN (${got}) g ON g.k = w.k`);
   try {
     const [c] = await db.all(`SELECT count(wk)::BIGINT AS total, count(*) FILTER (WHERE wk IS NOT NULL AND wv = gv)::BIGINT AS agreeing,
         count(*) FILTER (WHERE wv IS DISTINCT FROM gv)::BIGINT AS diffs FROM v_cmp`);
@@ -62,21 +58,17 @@ export async function compareWithTruth(db: Db, truthDir: string, date: string, m
     db,
     'list',
     truthSide(join(truthDir, 'decisions.csv'), ['agent_code', 'cop_no'], ['invt_no', 'decision', 'reasons', 'value_cny', 'policy_id']),
-    {
-      sql: `SELECT agent_code || '|' || cop_no AS k, any_value(concat_ws(',', coalesce(invt_no, ''), coalesce(decision, ''), coalesce(array_to_string(reasons, ';'), ''),
+    `SELECT agent_code || '|' || cop_no AS k, any_value(concat_ws(',', coalesce(invt_no, ''), coalesce(decision, ''), coalesce(array_to_string(reasons, ';'), ''),
           coalesce(CAST(round(value_cny, 2) AS DECIMAL(38,2))::VARCHAR, ''), coalesce(policy_id, ''))) AS v
         FROM decisions WHERE business_date = ${day} GROUP BY k`,
-    },
     maxDiffs,
   );
   const returns = await compare(
     db,
     'return',
     truthSide(join(truthDir, 'return_decisions.csv'), ['agent_code', 'co_el_no'], ['invt_no', 'decision', 'reasons', 'policy_id']),
-    {
-      sql: `SELECT agent_code || '|' || co_el_no AS k, any_value(concat_ws(',', coalesce(invt_no, ''), coalesce(decision, ''), coalesce(array_to_string(reasons, ';'), ''), coalesce(policy_id, ''))) AS v
+    `SELECT agent_code || '|' || co_el_no AS k, any_value(concat_ws(',', coalesce(invt_no, ''), coalesce(decision, ''), coalesce(array_to_string(reasons, ';'), ''), coalesce(policy_id, ''))) AS v
         FROM return_decisions WHERE business_date = ${day} GROUP BY k`,
-    },
     Math.max(0, maxDiffs - lists.diffs.length),
   );
   return {
