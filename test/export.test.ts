@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openDatabase, type Db } from '../src/db/duck.js';
 import { DECISION_REASONS_DDL, DECISIONS_DDL, INSPECTION_QUEUE_DDL, LEDGER_DDL, RETURN_DECISIONS_DDL } from '../src/match/run.js';
-import { exportDay, sqlString } from '../src/publish/export.js';
+import { exportDay } from '../src/publish/export.js';
+import { lit } from '../src/spec/schema.js';
 import { QUARANTINE_DDL } from '../src/publish/publish.js';
 
 
@@ -50,11 +51,11 @@ after(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const glob = (table: string) => sqlString(join(out, table, '*', '*.parquet'));
+const glob = (table: string) => lit(join(out, table, '*', '*.parquet'));
 
 /** Columns of a table in order, business_date first (as the published tables have it), with their types. */
 async function columnsOf(table: string): Promise<{ name: string; type: string }[]> {
-  const rows = await db.all(`SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ${sqlString(table)} ORDER BY ordinal_position`);
+  const rows = await db.all(`SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ${lit(table)} ORDER BY ordinal_position`);
   return rows.map((r) => ({ name: `"${String(r.column_name)}"`, type: String(r.data_type) }));
 }
 
@@ -116,7 +117,7 @@ describe('exportDay', () => {
       ],
     );
     // the file holds no business_date (it is the partition column; Spark refuses duplicates), and no HUGEINT as DOUBLE
-    const schema = await db.all(`SELECT name, type, logical_type FROM parquet_schema(${sqlString(join(out, 'stats_daily', `business_date=${D1}`, 'data.parquet'))})`);
+    const schema = await db.all(`SELECT name, type, logical_type FROM parquet_schema(${lit(join(out, 'stats_daily', `business_date=${D1}`, 'data.parquet'))})`);
     assert.ok(!schema.some((r) => r.name === 'business_date'));
     assert.match(String(schema.find((r) => r.name === 'n')?.logical_type), /Decimal/);
     const stats = await db.all(`SELECT n::VARCHAR AS n FROM read_parquet(${glob('stats_daily')}, hive_partitioning = true)`);
@@ -148,12 +149,12 @@ describe('exportDay', () => {
     const header = text.split('\n')[0] ?? '';
     assert.ok(header.startsWith('run_id,agent_code,cop_no,'), header);
     assert.ok(!header.includes('business_date'));
-    const csv = await db.all(`SELECT cop_no, reasons, value_cny FROM read_csv(${sqlString(join(part, 'data.csv'))}, header = true, all_varchar = true, allow_quoted_nulls = false) ORDER BY cop_no`);
+    const csv = await db.all(`SELECT cop_no, reasons, value_cny FROM read_csv(${lit(join(part, 'data.csv'))}, header = true, all_varchar = true, allow_quoted_nulls = false) ORDER BY cop_no`);
     assert.deepEqual(csv, [
       { cop_no: 'C1', reasons: '', value_cny: '1234567890123456789012345.1234567890123' },
       { cop_no: 'C2', reasons: 'ORDER_MISSING;WAYBILL_MISSING', value_cny: '-0.0000000000001' },
     ]);
-    const reasons = await db.all(`SELECT detail FROM read_csv(${sqlString(join(out, 'decision_reasons', `business_date=${D1}`, 'data.csv'))}, header = true, all_varchar = true) ORDER BY ALL`);
+    const reasons = await db.all(`SELECT detail FROM read_csv(${lit(join(out, 'decision_reasons', `business_date=${D1}`, 'data.csv'))}, header = true, all_varchar = true) ORDER BY ALL`);
     assert.deepEqual(reasons, [{ detail: 'logisticsNo=W2, 中文' }, { detail: null }]);
 
     await exportDay(db, D1, out);

@@ -24,6 +24,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Db } from '../db/duck.js';
+import { ident, lit } from '../spec/schema.js';
 
 /** The published tables exported by default, before the `stats_*` tables. */
 export const PUBLISHED_TABLES = ['decisions', 'decision_reasons', 'return_decisions', 'quarantine', 'inspection_queue', 'ledger'] as const;
@@ -59,15 +60,6 @@ export interface ExportResult {
   skipped: SkippedTable[];
 }
 
-/** A SQL string literal: single quotes doubled. */
-export function sqlString(s: string): string {
-  return `'${s.replace(/'/g, "''")}'`;
-}
-
-/** A SQL identifier: double quotes doubled. */
-function ident(s: string): string {
-  return `"${s.replace(/"/g, '""')}"`;
-}
 
 /** Throws unless `date` is a real calendar date written YYYY-MM-DD. */
 export function checkDate(date: string): void {
@@ -131,7 +123,7 @@ async function copyTo(db: Db, query: string, file: string, format: string): Prom
   const tmp = tempName(file);
   rmSync(tmp, { force: true });
   try {
-    const res = await db.all(`COPY (${query}) TO ${sqlString(tmp)} (${format})`);
+    const res = await db.all(`COPY (${query}) TO ${lit(tmp)} (${format})`);
     renameSync(tmp, file);
     return Number(res[0]?.Count ?? 0);
   } catch (e) {
@@ -170,7 +162,7 @@ export async function exportDay(db: Db, date: string, dir: string, o: ExportOpti
       throw new Error(`table name not usable as a folder name: ${JSON.stringify(table)}`);
     }
     const data = cols.filter((c) => c.name !== 'business_date');
-    const from = `FROM ${ident(table)} WHERE business_date = DATE ${sqlString(date)} ORDER BY ALL`;
+    const from = `FROM ${ident(table)} WHERE business_date = DATE ${lit(date)} ORDER BY ALL`;
     const part = join(root, table, `business_date=${date}`);
     mkdirSync(part, { recursive: true });
 

@@ -33,7 +33,8 @@ import { join, resolve } from 'node:path';
 import { XMLBuilder } from 'fast-xml-parser';
 import type { Db } from '../db/duck.js';
 import { CEB_NAMESPACE } from '../spec/fields.js';
-import { checkDate, sqlString } from './export.js';
+import { lit } from '../spec/schema.js';
+import { checkDate } from './export.js';
 
 /** `InventoryReturn` children in XSD order with their XSD length facets (characters). */
 export const INVENTORY_RETURN_FIELDS: readonly { name: string; length?: number; minLength?: number; maxLength?: number }[] = [
@@ -132,7 +133,7 @@ function checkLengths(r: RecordValues): void {
 
 async function hasColumns(db: Db, table: string, cols: readonly string[]): Promise<boolean> {
   const rows = await db.all(`SELECT column_name FROM information_schema.columns
-    WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = ${sqlString(table)}`);
+    WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = ${lit(table)}`);
   const have = new Set(rows.map((r) => String(r.column_name)));
   return cols.every((c) => have.has(c));
 }
@@ -142,7 +143,7 @@ const LIST_COLUMNS = ['business_date', 'agent_code', 'cop_no', 'pre_no', 'statis
 
 /** Fills the temp table `receipt_src`: the day's decisions in receipt order, with preNo and statisticsFlag. */
 async function stageReceipts(db: Db, date: string): Promise<number> {
-  const d = `DATE ${sqlString(date)}`;
+  const d = `DATE ${lit(date)}`;
   const exists = await db.all(`SELECT count(*) AS n FROM information_schema.tables
     WHERE table_catalog = current_database() AND table_schema = current_schema() AND table_name = 'decisions'`);
   if (Number(exists[0]?.n ?? 0) === 0) return 0; // no decisions table: no receipts
