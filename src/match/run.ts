@@ -193,22 +193,24 @@ async function wanted(db: Db, table: string, date: string, keys: string, cols: r
  * (agent_code, cop_no) as of `date`, the latest non-draft version, valid or not (an invalid latest
  * version is decided INVALID_RECORD), with `invalid` (the head or one of its lines failed
  * validation); a valid delete removes the key. The versions are ranked on narrow rows of the days
- * holding the keys; the winners' columns are then read from the days that hold winners.
+ * holding the keys; the winners' columns are then read from the days that hold winners. `keep`, a
+ * condition on a winner `w` (its business_date b, agent_code, cop_no), keeps those winners only.
  */
-async function listVersions(db: Db, date: string, keys: string, target: string, cols = LIST_COLS, dayKeys?: string): Promise<Wanted> {
+async function listVersions(db: Db, date: string, keys: string, target: string, cols = LIST_COLS, dayKeys?: string, keep = 'true'): Promise<Wanted> {
   const upTo = `DATE ${lit(date)}`;
   const w = await wanted(db, 'lists', date, `SELECT agent_code, cop_no FROM ${keys}`, ['agent_code', 'cop_no'], dayKeys);
   await db.run(`CREATE OR REPLACE TEMP TABLE ${target}_at AS SELECT b, f, r FROM (
-      SELECT h.business_date AS b, h.source_file AS f, h.record_index AS r,
+      SELECT h.business_date AS b, h.source_file AS f, h.record_index AS r, h.agent_code, h.cop_no,
         row_number() OVER (PARTITION BY h.agent_code, h.cop_no ORDER BY h.app_time DESC NULLS LAST, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
       FROM hist_lists h SEMI JOIN ${keys} k ON k.agent_code = h.agent_code AND k.cop_no = h.cop_no
-      WHERE h.business_date <= ${upTo} AND h.business_date ${w.days} AND coalesce(h.app_status, '') <> '1') WHERE rn = 1`);
+      WHERE h.business_date <= ${upTo} AND h.business_date ${w.days} AND coalesce(h.app_status, '') <> '1') w WHERE rn = 1 AND (${keep})`);
   const on = await daysIn(db, `${target}_at`, 'b');
+  // (`bad` reads the invalid lines of the winners' days, few, and is paired with the winners by the
+  // join: a condition on the winners there made DuckDB materialise every wide winner row twice)
   await db.run(`CREATE OR REPLACE TEMP TABLE ${target} AS
     WITH win AS (SELECT ${cols}, h.record_valid FROM hist_lists h JOIN ${target}_at k ON h.business_date = k.b AND h.source_file = k.f AND h.record_index = k.r
         WHERE h.business_date ${on}),
-    bad AS (SELECT DISTINCT l.head_guid, l.agent_code, l.cop_no FROM hist_list_lines l
-            WHERE l.business_date ${on} AND NOT l.record_valid AND l.head_guid IN (SELECT guid FROM win))
+    bad AS (SELECT DISTINCT l.head_guid, l.agent_code, l.cop_no FROM hist_list_lines l WHERE l.business_date ${on} AND NOT l.record_valid)
     SELECT win.* EXCLUDE (record_valid), NOT win.record_valid OR bad.head_guid IS NOT NULL AS invalid
     FROM win LEFT JOIN bad ON bad.head_guid = win.guid AND bad.agent_code = win.agent_code AND bad.cop_no = win.cop_no
     WHERE NOT win.record_valid OR bad.head_guid IS NOT NULL OR win.app_type <> '3'`);
@@ -234,6 +236,11 @@ async function priorState(db: Db, date: string, keys: string, target: string): P
     SELECT last.agent_code, last.cop_no, last.decision, last.held_order, last.held_waybill, inv.invt_no, inv.decided,
            pos.last_positive IS NOT NULL AND (can.last_cancel IS NULL OR can.last_cancel < pos.last_positive) AS positive
     FROM last JOIN inv USING (agent_code, cop_no) LEFT JOIN pos USING (agent_code, cop_no) LEFT JOIN can USING (agent_code, cop_no)`);
+}
+
+/** Drops temp tables of this connection (those that do not exist are skipped). */
+async function dropTemp(db: Db, ...tables: string[]): Promise<void> {
+  for (const t of tables) await db.run(`DROP TABLE IF EXISTS temp.main.${t}`);
 }
 
 /** The columns the day's work reads from the current versions (the staging rows are much wider). */
@@ -337,21 +344,23 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
   // (the days of these keys are those of the day's records of every key too: the ledger reuses them)
   const shared = new Map<string, Wanted>();
   const today = (table: string, cols: string) => `SELECT ${cols} FROM hist_${table} WHERE business_date = ${day}`;
-  shared.set('lists', await listVersions(db, date, 'k_lists', 'w_lists', LIST_COLS, `SELECT agent_code, cop_no FROM k_lists UNION ALL ${today('lists', 'agent_code, cop_no')}`));
-  lap('decide.latest_wins');
   // prior state of those list keys from earlier days' decisions
   await priorState(db, date, 'k_lists', 'prior');
+  // the lists to decide today (w_lists): a new winning version today, or pending since an earlier
+  // day (the cancels below never change a pending list: they apply to released lists only)
+  const deciding = `w.b = ${day} OR EXISTS (SELECT 1 FROM prior p WHERE p.agent_code = w.agent_code AND p.cop_no = w.cop_no AND p.decision = 'PENDING')`;
+  shared.set('lists', await listVersions(db, date, 'k_lists', 'w_lists', LIST_COLS, `SELECT agent_code, cop_no FROM k_lists UNION ALL ${today('lists', 'agent_code, cop_no')}`, deciding));
+  lap('decide.latest_wins');
 
   // cancels (RULES.md §5), before the day's lists: what they free is available to those lists
   const cancelled = await applyCancels(db, date, o.runId, shared);
   lap('decide.cancels');
 
-  // the lists to decide today: a new winning version today, or pending since an earlier day; lid
-  // identifies them (their row in w_lists, rowNumber: unique, in no particular order) and is their
-  // key in every m_ and s_ table (an integer joins much faster than the two codes)
-  await db.run(`CREATE OR REPLACE TEMP TABLE deciding AS
-    SELECT ${rowNumber('w_lists', 'w')} AS lid, w.* FROM w_lists w LEFT JOIN prior p USING (agent_code, cop_no)
-    WHERE w.business_date = ${day} OR p.decision = 'PENDING'`);
+  // the lists to decide today, with lid: their row in w_lists (from 0: unique, in no particular
+  // order), their key in every m_ and s_ table (an integer joins much faster than the two codes). A
+  // view: a copy of the wide rows cost seconds and, at ten million lists, pushed DuckDB to spill.
+  const base = Number((await db.all(`SELECT coalesce(min(rowid), 0) AS m FROM w_lists`))[0]?.m ?? 0);
+  await db.run(`CREATE OR REPLACE TEMP VIEW deciding AS SELECT (rowid - ${base})::INTEGER AS lid, * FROM w_lists`);
 
   // the current orders, waybills and receipts the deciding lists can pair with: by the list's
   // (ebpCode, orderNo) for orders (ORDER_PARTY_MISMATCH looks for the order under another ebcCode),
@@ -412,15 +421,21 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
     WHERE l.business_date ${await daysIn(db, 'w_orders')}`);
   await db.run(`INSERT INTO m_waybills SELECT logistics_code, logistics_no, app_time, ebc_code, freight, insured_fee, gross_weight, pack_no FROM w_waybills`);
   await db.run(`INSERT INTO m_receipts SELECT ebc_code, order_no, charge FROM w_receipts`);
+  // (each working table is dropped once read for the last time: at ten million lists they outgrew
+  // DuckDB's memory limit together, and every step after spilled and read back blocks of them)
+  await dropTemp(db, 'w_orders', 'w_waybills', 'w_receipts');
   lap('decide.check_inputs');
   await runChecks(db);
+  await dropTemp(db, 'm_orders', 'm_order_lines', 'm_waybills', 'm_receipts', 'm_list_order_lines');
   lap('decide.checks');
 
   // risk inputs: the profiles whose conditions a list meets, value-band hits (draws come in settle)
   await riskInputs(db, o.reference);
+  await dropTemp(db, 'm_list_lines');
   lap('decide.risk_inputs');
   const counts = await settle(db, date, o.runId, versions, o.reference, policyOf);
   if (cancelled) counts.CANCELLED = cancelled;
+  await dropTemp(db, 'k_lists', 'prior', 'm_lists', 'm_list_order', 'm_list_waybill', 'm_reasons', 'm_values', 's_prof', 's_band', 's_cand', 's_holders', 's_holders_prior', 's_held', 's_claim', 's_owner', 's_decided', 's_risk', 's_reasons', 's_final');
   lap('decide.settle');
   await inspectionQueue(db, date);
   lap('decide.inspection_queue');
