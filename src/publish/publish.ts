@@ -270,14 +270,18 @@ export async function publishChecks(db: Db, date: string): Promise<string[]> {
   );
   await count(
     'orders or waybills held by two lists',
-    // (among the keys held by the day's lists: those of earlier days were checked on their day;
-    // the lists that ever held one are found first, on narrow rows, then their last decisions)
-    `WITH ko AS (SELECT held_order AS k FROM decisions WHERE business_date = ${d} AND held_order IS NOT NULL),
-     kw AS (SELECT held_waybill AS k FROM decisions WHERE business_date = ${d} AND held_waybill IS NOT NULL),
-     lists AS (SELECT x.agent_code, x.cop_no FROM decisions x SEMI JOIN ko ON ko.k = x.held_order WHERE x.business_date <= ${d}
-       UNION SELECT x.agent_code, x.cop_no FROM decisions x SEMI JOIN kw ON kw.k = x.held_waybill WHERE x.business_date <= ${d}),
-     cur AS (SELECT * FROM (SELECT x.held_order, x.held_waybill, row_number() OVER (PARTITION BY x.agent_code, x.cop_no ORDER BY x.business_date DESC) AS rn
-                 FROM decisions x SEMI JOIN lists l ON l.agent_code = x.agent_code AND l.cop_no = x.cop_no WHERE x.business_date <= ${d}) WHERE rn = 1)
+    // (among the keys held by the day's lists: those of earlier days were checked on their day.
+    // The holders are the day's decisions, and the last decisions of the lists not decided on the
+    // day that held one of those keys on an earlier day, found first on narrow rows)
+    `WITH today AS (SELECT agent_code, cop_no, held_order, held_waybill FROM decisions WHERE business_date = ${d}),
+     ko AS (SELECT held_order AS k FROM today WHERE held_order IS NOT NULL),
+     kw AS (SELECT held_waybill AS k FROM today WHERE held_waybill IS NOT NULL),
+     lists AS (SELECT x.agent_code, x.cop_no FROM decisions x SEMI JOIN ko ON ko.k = x.held_order WHERE x.business_date < ${d}
+       UNION SELECT x.agent_code, x.cop_no FROM decisions x SEMI JOIN kw ON kw.k = x.held_waybill WHERE x.business_date < ${d}),
+     earlier AS (SELECT * FROM (SELECT x.held_order, x.held_waybill, row_number() OVER (PARTITION BY x.agent_code, x.cop_no ORDER BY x.business_date DESC) AS rn
+                 FROM decisions x SEMI JOIN (SELECT * FROM lists ANTI JOIN today t ON t.agent_code = lists.agent_code AND t.cop_no = lists.cop_no) l
+                   ON l.agent_code = x.agent_code AND l.cop_no = x.cop_no WHERE x.business_date < ${d}) WHERE rn = 1),
+     cur AS (SELECT held_order, held_waybill FROM today UNION ALL SELECT held_order, held_waybill FROM earlier)
      SELECT count(*) AS n, any_value(k) AS e FROM (
        SELECT held_order AS k FROM cur WHERE held_order IS NOT NULL GROUP BY ALL HAVING count(*) > 1
        UNION ALL SELECT held_waybill FROM cur WHERE held_waybill IS NOT NULL GROUP BY ALL HAVING count(*) > 1)`,

@@ -290,7 +290,7 @@ async function dayLists(db: Db, d: string, decided: boolean): Promise<void> {
   await db.run(`CREATE OR REPLACE TEMP TABLE st_w_waybills AS ${winnersSql(d, 'waybills', ['logistics_code', 'logistics_no'], undefined, 'h.logistics_code, h.logistics_no, h.app_time')}`);
   // the list version the matcher decided: latest non-draft version up to the day. w_lists holds it
   // for the lists decided today, but those whose winner is a valid delete; those few, and the lists
-  // cancelled today, are ranked here.
+  // cancelled today (the only ones of the day's decisions not decided from w_lists), are ranked here.
   const ranked = (keys: string) => `SELECT * EXCLUDE (rn) FROM (
         SELECT h.agent_code, h.cop_no, h.app_time, h.country, h.statistics_flag,
           row_number() OVER (PARTITION BY h.agent_code, h.cop_no ORDER BY h.app_time DESC NULLS LAST, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
@@ -298,7 +298,8 @@ async function dayLists(db: Db, d: string, decided: boolean): Promise<void> {
         WHERE h.business_date <= ${d} AND coalesce(h.app_status, '') <> '1') WHERE rn = 1`;
   const versions = decided
     ? `SELECT agent_code, cop_no, app_time, country, statistics_flag FROM w_lists
-       UNION ALL ${ranked('(SELECT * FROM keys ANTI JOIN w_lists w ON w.agent_code = keys.agent_code AND w.cop_no = keys.cop_no)')}`
+       UNION ALL ${ranked(`(SELECT DISTINCT agent_code, cop_no FROM decisions x WHERE business_date = ${d} AND decision = 'CANCELLED'
+         AND NOT EXISTS (SELECT 1 FROM w_lists w WHERE w.agent_code = x.agent_code AND w.cop_no = x.cop_no))`)}`
     : ranked('keys');
   await db.run(`CREATE OR REPLACE TEMP TABLE st_lists AS
     WITH keys AS (SELECT DISTINCT agent_code, cop_no FROM decisions WHERE business_date = ${d}),
