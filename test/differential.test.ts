@@ -6,7 +6,8 @@
  * re-declared, deleted, drafted, stale or tied, and cancels and returns aim at earlier days.
  *
  * Compared per list and day: decision, sorted reasons, invtNo, policy id, exact value_cny; per
- * return: decision, sorted reasons, invtNo, policy id. `DECLMATCH_DIFF_SEEDS=25` runs more seeds.
+ * return: decision, sorted reasons, invtNo, policy id; per day the ledger (RULES.md §3: the count
+ * of each record type and fate). `DECLMATCH_DIFF_SEEDS=25` runs more seeds.
  */
 import { strict as assert } from 'node:assert';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,7 +59,8 @@ async function actualDay(db: Db, date: string) {
     FROM decisions WHERE business_date = DATE '${date}' ORDER BY agent_code, cop_no`);
   const returns = await db.all(`SELECT agent_code, co_el_no, invt_no, decision, array_to_string(list_sort(reasons), ';') AS reasons, policy_id
     FROM return_decisions WHERE business_date = DATE '${date}' ORDER BY agent_code, co_el_no`);
-  return { lists, returns };
+  const ledger = new Map((await db.all(`SELECT record_type || ' ' || fate AS k, count::INTEGER AS n FROM ledger WHERE business_date = DATE '${date}'`)).map((r) => [String(r.k), Number(r.n)]));
+  return { lists, returns, ledger };
 }
 type Actual = Awaited<ReturnType<typeof actualDay>>;
 
@@ -93,6 +95,9 @@ function compare(seed: number | string, expected: DayResult, actual: Actual): st
     if (show(want) !== show(got)) diffs.push(`seed ${seed} ${d} return ${k}: reference ${show(want)}, matcher ${show(got)}`);
   }
   for (const [k, a] of actR) if (!expR.has(k)) diffs.push(`seed ${seed} ${d} return ${k}: reference: no row, matcher ${show(a)}`);
+
+  for (const k of new Set([...expected.ledger.keys(), ...actual.ledger.keys()]))
+    if ((expected.ledger.get(k) ?? 0) !== (actual.ledger.get(k) ?? 0)) diffs.push(`seed ${seed} ${d} ledger ${k}: reference ${expected.ledger.get(k) ?? 0}, matcher ${actual.ledger.get(k) ?? 0}`);
   return diffs;
 }
 

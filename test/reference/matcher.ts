@@ -54,6 +54,8 @@ export interface DayResult {
   date: string;
   decisions: ListDecision[];
   returns: ReturnDecision[];
+  /** §3 conservation: the day's records per `<record type> <fate>` (and the waybills that expired today) */
+  ledger: Map<string, number>;
 }
 
 /** What the state holds about one list key after a run (exposed so a day builder can aim at it). */
@@ -130,6 +132,10 @@ export class ReferenceMatcher {
   readonly lists = new Map<string, ListState>();
   /** accepted return quantities per original invtNo and gnum (§7 RETURN_QTY_EXCEEDED) */
   private readonly returned = new Map<string, bigint>();
+  /** the cancel keys applied in this run, the list keys it decided, every waybill a decision ever held */
+  private appliedCancels = new Set<string>();
+  private decidedNow = new Set<string>();
+  private readonly everHeldWaybill = new Set<string>();
 
   constructor(
     private readonly policy: Policy,
@@ -149,7 +155,54 @@ export class ReferenceMatcher {
     decisions.push(...this.applyCancels());
     decisions.push(...this.decideLists(D));
     const returns = this.decideReturns();
-    return { date: D, decisions, returns };
+    return { date: D, decisions, returns, ledger: this.ledger(D) };
+  }
+
+  /**
+   * §3 conservation: where each record read today ended. Invalid (head or a line): quarantined;
+   * draft; stale (an earlier day's valid version of its key is newer); deleted (it is a delete, or
+   * a delete wins its key); superseded (another version wins); else, the winner: a list decided or
+   * pending, an order or waybill used (held by a list decided today) or open, a receipt open, a
+   * cancel applied or rejected, a return decided. Also the current waybills whose appTime date
+   * left the widest reuse window today and that no decision ever held: expired.
+   */
+  private ledger(D: string): Map<string, number> {
+    const out = new Map<string, number>();
+    const add = (type: string, fate: string) => out.set(`${type} ${fate}`, (out.get(`${type} ${fate}`) ?? 0) + 1);
+    const used = { order: new Set<string>(), waybill: new Set<string>() };
+    for (const k of this.decidedNow) {
+      const s = this.lists.get(k);
+      if (s?.heldOrder) used.order.add(s.heldOrder);
+      if (s?.heldWaybill) used.waybill.add(s.heldWaybill);
+    }
+    const counts = (v: Version) => v.valid && !v.draft && v.appTime !== null;
+    for (const type of ['order', 'receipt', 'waybill', 'list', 'cancel', 'return'] as const) {
+      for (const [key, versions] of this.versions.get(type)!) {
+        let winner: Version | null = null;
+        for (const v of versions) if (counts(v) && (winner === null || later(v, winner))) winner = v;
+        for (const v of versions) {
+          if (v.day !== this.day) continue;
+          let fate: string;
+          if (!v.valid) fate = 'quarantined';
+          else if (v.draft) fate = 'draft';
+          else if (versions.some((u) => u.day < this.day && counts(u) && v.appTime !== null && u.appTime! > v.appTime)) fate = 'stale';
+          else if (v.appType === '3' || winner?.appType === '3') fate = 'deleted';
+          else if (winner !== v) fate = 'superseded';
+          else if (type === 'list') fate = this.lists.get(key)?.decision === 'PENDING' && this.decidedNow.has(key) ? 'pending' : 'decided';
+          else if (type === 'order' || type === 'waybill') fate = used[type].has(key) ? 'used' : 'open';
+          else if (type === 'cancel') fate = this.appliedCancels.has(key) ? 'applied' : 'rejected';
+          else fate = type === 'return' ? 'decided' : 'open';
+          add(type, fate);
+        }
+      }
+    }
+    const widest = Math.max(...this.policy.versions.map((v) => v.waybillWindowDays));
+    const left = dateOfSeconds(secondsOfDate(D) - (widest + 1) * DAY);
+    for (const [key] of this.versions.get('waybill')!) {
+      const w = this.current('waybill', key);
+      if (w !== null && dateOfSeconds(w.appTime!) === left && !this.everHeldWaybill.has(key)) add('waybill', 'expired');
+    }
+    return out;
   }
 
   /** §2/§3: every record read joins the history with its validity; lines join their head by headGuid. */
@@ -216,6 +269,7 @@ export class ReferenceMatcher {
 
   private applyCancels(): ListDecision[] {
     const out: ListDecision[] = [];
+    this.appliedCancels = new Set();
     for (const [key] of this.versions.get('cancel')!) {
       const c = this.current('cancel', key);
       if (c === null || c.day !== this.day) continue;
@@ -229,6 +283,7 @@ export class ReferenceMatcher {
       target.heldOrder = null; // frees its order and waybill
       target.heldWaybill = null;
       target.positiveNotCancelled = false;
+      this.appliedCancels.add(key);
       out.push({
         agentCode: target.agentCode,
         copNo: target.copNo,
@@ -300,6 +355,7 @@ export class ReferenceMatcher {
     }
     // Ownership is re-settled for the lists decided in this run: what they held is theirs to take again.
     const decidedNow = new Set(work.map((w) => w.key));
+    this.decidedNow = decidedNow;
     const heldOrder = new Map<string, string>();
     const heldWaybill = new Map<string, string>();
     for (const [key, s] of this.lists) {
@@ -378,6 +434,7 @@ export class ReferenceMatcher {
         policyId: w.policy.id,
       };
       this.lists.set(w.key, state);
+      if (state.heldWaybill) this.everHeldWaybill.add(state.heldWaybill);
       out.push({
         agentCode: w.agentCode,
         copNo: w.copNo,
