@@ -18,6 +18,7 @@ import { DeclmatchError, EXIT, EXIT_CODE_HELP } from './errors.js';
 import { makeLogger, useColor } from './log.js';
 import { ChecksFailed, publishDay, recordRun } from '../publish/publish.js';
 import { exportDay } from '../publish/export.js';
+import { prepareStatistics } from '../publish/stats.js';
 import { writeReceipts } from '../publish/receipts.js';
 import { writeReport } from '../report/report.js';
 import { timer, type StageTiming } from '../util/timer.js';
@@ -335,6 +336,10 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
       // transaction writes them with everything else publishing writes
       const decideOpts = { date, runId, policy, reference };
       decided = await prepareDay(db, decideOpts);
+      // (the statistics' inputs too, for the same reason)
+      const lap = timer(decided.stages);
+      await prepareStatistics(db, date, { reference });
+      lap('publish.statistics_inputs');
       await db.transaction(async () => {
         await writeDay(db, decideOpts, decided.stages);
         stages.push(...decided.stages);
@@ -351,6 +356,7 @@ async function runRun(dayDir: string, o: RunCliOptions): Promise<void> {
           stages,
           run: base,
           exitCode: async () => (rate > o.quarantineThreshold ? EXIT.QUARANTINE_ABOVE_THRESHOLD : EXIT.OK),
+          statisticsPrepared: true,
         }));
         faultPoint('commit');
         phase = 'committing';

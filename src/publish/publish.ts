@@ -358,6 +358,8 @@ export interface PublishOptions {
   run: Omit<RunRecord, 'status' | 'exitCode' | 'message' | 'policyId'>;
   /** exit code the run will end with when published (0, or 1 for quarantine above the threshold) */
   exitCode: () => Promise<number>;
+  /** prepareStatistics has made the inputs of the day's statistics (before the transaction) */
+  statisticsPrepared?: boolean;
 }
 
 /**
@@ -376,7 +378,7 @@ export async function publishDay(db: Db, o: PublishOptions): Promise<{ exitCode:
   await db.run(`DELETE FROM input_files WHERE business_date = ${d}`);
   await db.run(`INSERT INTO input_files SELECT ${d}, ${lit(o.runId)}, file, kind, bytes, record_type, status, detail FROM stg_files ORDER BY file`);
   lap('publish.quarantine');
-  await computeStatistics(db, o.date, o.runId, { reference: o.reference, policy: o.policy, decided: o.date });
+  await computeStatistics(db, o.date, o.runId, { reference: o.reference, policy: o.policy, decided: o.date, ...(o.statisticsPrepared ? { prepared: o.date } : {}) });
   lap('publish.statistics');
   const failures = await publishChecks(db, o.date);
   lap('publish.checks');

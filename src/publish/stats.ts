@@ -260,13 +260,21 @@ async function tableExists(db: Db, name: string): Promise<boolean> {
   return Number(r[0]?.n ?? 0) > 0;
 }
 
+/**
+ * The day's decision rows as an SQL relation. With `decided` (decideDay of this very day has run in
+ * this connection) they are its out_decisions, the very rows writeDay publishes: a temp table
+ * written before the publishing transaction, which DuckDB scans on every thread (it scans rows
+ * written in the current transaction on one).
+ */
+const dayRows = (d: string, decided: boolean) => (decided ? 'out_decisions' : `(SELECT * FROM decisions WHERE business_date = ${d})`);
+
 /** Reference facts the SQL needs, as temp tables. */
-async function loadInputs(db: Db, d: string, o: { reference: Reference }): Promise<void> {
+async function loadInputs(db: Db, d: string, o: { reference: Reference }, decided = false): Promise<void> {
   await db.run(`CREATE OR REPLACE TEMP TABLE st_aeo (code VARCHAR)`);
   const aeo = [...o.reference.aeo.keys()].sort();
   for (let i = 0; i < aeo.length; i += 500) await db.run(`INSERT INTO st_aeo VALUES ${aeo.slice(i, i + 500).map((c) => `(${lit(c)})`).join(', ')}`);
   // customs offices of the day → district (districtOf) and names
-  const codes = await db.all(`SELECT DISTINCT customs_code FROM decisions WHERE business_date = ${d} AND customs_code IS NOT NULL ORDER BY 1`);
+  const codes = await db.all(`SELECT DISTINCT customs_code FROM ${dayRows(d, decided)} x WHERE customs_code IS NOT NULL ORDER BY 1`);
   await db.run(`CREATE OR REPLACE TEMP TABLE st_offices (code VARCHAR, name VARCHAR, district VARCHAR, district_name VARCHAR)`);
   const rows = codes.map((r) => {
     const code = String(r.customs_code);
@@ -298,11 +306,11 @@ async function dayLists(db: Db, d: string, decided: boolean): Promise<void> {
         WHERE h.business_date <= ${d} AND coalesce(h.app_status, '') <> '1') WHERE rn = 1`;
   const versions = decided
     ? `SELECT agent_code, cop_no, app_time, country, statistics_flag FROM w_lists
-       UNION ALL ${ranked(`(SELECT DISTINCT agent_code, cop_no FROM decisions x WHERE business_date = ${d} AND decision = 'CANCELLED'
+       UNION ALL ${ranked(`(SELECT DISTINCT agent_code, cop_no FROM out_decisions x WHERE decision = 'CANCELLED'
          AND NOT EXISTS (SELECT 1 FROM w_lists w WHERE w.agent_code = x.agent_code AND w.cop_no = x.cop_no))`)}`
     : ranked('keys');
   await db.run(`CREATE OR REPLACE TEMP TABLE st_lists AS
-    WITH keys AS (SELECT DISTINCT agent_code, cop_no FROM decisions WHERE business_date = ${d}),
+    WITH keys AS (SELECT DISTINCT agent_code, cop_no FROM ${dayRows(d, decided)} x),
     v AS (${versions}),
     earlier_pending AS (SELECT DISTINCT agent_code, cop_no FROM decisions WHERE business_date < ${d} AND decision = 'PENDING')
     SELECT dd.agent_code, dd.cop_no, dd.decision, dd.reasons, dd.value_cny, dd.held_order, dd.held_waybill,
@@ -320,25 +328,32 @@ async function dayLists(db: Db, d: string, decided: boolean): Promise<void> {
       dd.decision <> 'CANCELLED' AND NOT list_has_any(dd.reasons, ['INVALID_RECORD', 'WAYBILL_MISSING']) AS waybill_found,
       o.app_time AS order_app_time, w.app_time AS waybill_app_time,
       ep.agent_code IS NOT NULL AS pending_before
-    FROM decisions dd
+    FROM ${dayRows(d, decided)} dd
       LEFT JOIN v ON v.agent_code = dd.agent_code AND v.cop_no = dd.cop_no
       LEFT JOIN st_offices f ON f.code = dd.customs_code
       LEFT JOIN st_w_orders o ON o.ebp_code = dd.ebp_code AND o.ebc_code = dd.ebc_code AND o.order_no = dd.order_no
       LEFT JOIN st_w_waybills w ON w.logistics_code = dd.logistics_code AND w.logistics_no = dd.logistics_no
-      LEFT JOIN earlier_pending ep ON ep.agent_code = dd.agent_code AND ep.cop_no = dd.cop_no
-    WHERE dd.business_date = ${d}`);
+      LEFT JOIN earlier_pending ep ON ep.agent_code = dd.agent_code AND ep.cop_no = dd.cop_no`);
+  // the orders and waybills held at the end of the day (for the orphans): by the day's decisions,
+  // and by the last decision of each list not decided on the day (those are all on earlier days)
+  const today = dayRows(d, decided);
+  await db.run(`CREATE OR REPLACE TEMP TABLE st_held AS
+    SELECT held_order, held_waybill FROM ${today} x
+    UNION ALL SELECT held_order, held_waybill FROM (
+      SELECT x.held_order, x.held_waybill, row_number() OVER (PARTITION BY x.agent_code, x.cop_no ORDER BY x.business_date DESC) AS rn
+      FROM decisions x WHERE x.business_date < ${d} AND NOT EXISTS (SELECT 1 FROM ${today} y WHERE y.agent_code = x.agent_code AND y.cop_no = x.cop_no)) WHERE rn = 1`);
 }
 
 const mix = `count(*) FILTER (WHERE decision = 'RELEASE'), count(*) FILTER (WHERE decision = 'INSPECT'), count(*) FILTER (WHERE decision = 'REVIEW'),
   count(*) FILTER (WHERE decision = 'REJECT'), count(*) FILTER (WHERE decision = 'PENDING'), count(*) FILTER (WHERE decision = 'CANCELLED')`;
 
 /** Writes every table but stats_change for the day into `t(table)` (the real tables, or temp copies). */
-async function computeInto(db: Db, date: string, runId: string, policy: Policy, t: (x: StatsTable) => string, decided = false): Promise<void> {
+async function computeInto(db: Db, date: string, runId: string, policy: Policy, t: (x: StatsTable) => string, decided = false, prepared = false): Promise<void> {
   const d = `DATE ${lit(date)}`;
   const head = `${d}, ${lit(runId)}`;
   // end of the business day, as epoch seconds of the wall-clock time (timestamps are CST without zone)
   const end = `epoch(${d} + INTERVAL 1 DAY)::BIGINT`;
-  await dayLists(db, d, decided);
+  if (!prepared) await dayLists(db, d, decided);
 
   const dims: [string, string, string][] = [
     ['trade_mode', 'trade_mode', 'NULL'],
@@ -379,11 +394,7 @@ async function computeInto(db: Db, date: string, runId: string, policy: Policy, 
     FROM b LEFT JOIN p ON p.age >= b.lo AND (b.hi IS NULL OR p.age < b.hi)
     GROUP BY b.bucket, b.bucket_order ORDER BY b.bucket_order`);
 
-  // orphans: current orders / waybills no list holds, past the grace period of the policy in force on their appTime date
-  await db.run(`CREATE OR REPLACE TEMP TABLE st_held AS
-    SELECT held_order, held_waybill FROM (
-      SELECT held_order, held_waybill, row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY business_date DESC) AS rn
-      FROM decisions WHERE business_date <= ${d}) WHERE rn = 1`);
+  // orphans: current orders / waybills no list holds (st_held), past the grace period of the policy in force on their appTime date
   // graceDays of the version in force on a date (policyFor); before the first version, the first one's
   const grace = (col: string) => inForceSql(policy, col, (v) => String(v.graceDays));
   for (const [type, table, key, heldCol] of [
@@ -461,20 +472,43 @@ async function computeInto(db: Db, date: string, runId: string, policy: Policy, 
 const TEMP_STATS: readonly StatsTable[] = STATS_TABLES.filter((x) => x !== 'stats_change');
 
 /**
+ * The inputs of the statistics of a day that decideDay's prepareDay has just decided in this
+ * connection (the st_ temp tables: the day's lists with their facts, the current orders and
+ * waybills, what is held), read from its temp tables. Meant for before the publishing
+ * transaction, as prepareDay: DuckDB scans rows written in the current transaction on one thread
+ * only, and these read every list, order and waybill of the day. computeStatistics with
+ * `prepared` (the same date) then uses them.
+ */
+export async function prepareStatistics(db: Db, date: string, o: { reference: Reference }): Promise<void> {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new RangeError(`prepareStatistics: ${JSON.stringify(date)} is not a date written YYYY-MM-DD`);
+  const d = `DATE ${lit(date)}`;
+  await loadInputs(db, d, o, true);
+  await dayLists(db, d, true);
+}
+
+/**
  * Writes the RULES.md §10 statistics of business day `date` into the stats_* tables (creating them
  * if needed), replacing the day's earlier rows. Runs inside the caller's transaction: it never
  * begins or commits one. Needs `decisions` (and the `hist_*` tables) of the day. `decided`: the
- * date decideDay has just decided in this connection, whose temp tables can be read (publishDay).
+ * date decideDay has just decided in this connection, whose temp tables can be read (publishDay);
+ * `prepared`: the date whose inputs prepareStatistics has made.
  */
-export async function computeStatistics(db: Db, date: string, runId: string, o: { reference: Reference; policy: Policy; decided?: string }): Promise<void> {
+export async function computeStatistics(
+  db: Db,
+  date: string,
+  runId: string,
+  o: { reference: Reference; policy: Policy; decided?: string; prepared?: string },
+): Promise<void> {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new RangeError(`computeStatistics: ${JSON.stringify(date)} is not a date written YYYY-MM-DD`);
   const d = `DATE ${lit(date)}`;
   for (const x of STATS_TABLES) {
     await db.run(DDL[x]);
     await db.run(`DELETE FROM ${x} WHERE business_date = ${d}`);
   }
-  await loadInputs(db, d, o);
-  await computeInto(db, date, runId, o.policy, (x) => x, o.decided === date);
+  const prepared = o.prepared === date;
+  const decided = prepared || o.decided === date;
+  if (!prepared) await loadInputs(db, d, o, decided);
+  await computeInto(db, date, runId, o.policy, (x) => x, decided, prepared);
 
   // change against the previous business day present in decisions
   const prev = await db.all(`SELECT strftime(max(business_date), '%Y-%m-%d') AS p FROM decisions WHERE business_date < ${d}`);
