@@ -243,6 +243,8 @@ function mutate(src: Source, plan: FilePlan, file: string): { bytes: Buffer; exp
   const uncertain: string[] = [];
   const e = { must, may };
   const bytesOps: Op[] = [];
+  /** the values set: judged once every op is applied (a later op may remove or overwrite one) */
+  const setTexts: string[] = [];
   for (const op of plan.ops) {
     const ents = kind ? entitiesOf(doc, kind) : [];
     const pick = <T>(xs: T[], n: number): T | undefined => (xs.length ? xs[n % xs.length] : undefined);
@@ -330,11 +332,19 @@ function mutate(src: Source, plan: FilePlan, file: string): { bytes: Buffer; exp
         const text = valueText(op.v);
         f.children = [{ kind: 'raw', text }];
         f.empty = false;
-        judgeValue(text, e);
+        setTexts.push(text);
         break;
       }
     }
   }
+  // the values set that the document still holds
+  const texts = new Set<string>();
+  const collect = (n: XNode): void => {
+    if (n.kind === 'raw') texts.add(n.text);
+    else for (const c of n.children) collect(c);
+  };
+  collect(doc.root);
+  for (const text of setTexts) if (texts.has(text)) judgeValue(text, e);
   // what the document holds now, counted here
   const ents = kind ? entitiesOf(doc, kind) : [];
   const undoubted = ents.filter((x) => !x.doubt);
