@@ -217,6 +217,11 @@ export async function openDatabase(path: string, opts: DbOptions = {}): Promise<
   }
 }
 
+/** Drops temp tables of this connection (those that do not exist are skipped). */
+export async function dropTempTables(db: Db, ...tables: readonly string[]): Promise<void> {
+  for (const t of tables) await db.run(`DROP TABLE IF EXISTS temp.main.${t}`);
+}
+
 /**
  * Appends plain rows to a table whose columns are VARCHAR, INTEGER or BOOLEAN, through one DuckDB
  * appender (far faster than INSERT … VALUES text for many rows). Values must match the column

@@ -8,7 +8,7 @@
  * `whatIf` decides a day again under another policy and rolls it back. Publishing (the
  * transaction around writeDay, the checks, statistics) is src/publish/.
  */
-import { appendRows, type Db } from '../db/duck.js';
+import { appendRows, dropTempTables, type Db } from '../db/duck.js';
 import { inForceSql, multiplyRates, policyFor, rateThreshold, type Policy, type PolicyVersion } from '../policy/policy.js';
 import { districtOf, ISO_CURRENCIES, type Reference } from '../policy/reference.js';
 import { formatDecimal } from '../spec/validate.js';
@@ -238,11 +238,6 @@ async function priorState(db: Db, date: string, keys: string, target: string): P
     FROM last JOIN inv USING (agent_code, cop_no) LEFT JOIN pos USING (agent_code, cop_no) LEFT JOIN can USING (agent_code, cop_no)`);
 }
 
-/** Drops temp tables of this connection (those that do not exist are skipped). */
-async function dropTemp(db: Db, ...tables: string[]): Promise<void> {
-  for (const t of tables) await db.run(`DROP TABLE IF EXISTS temp.main.${t}`);
-}
-
 /** The columns the day's work reads from the current versions (the staging rows are much wider). */
 const ORDER_COLS = 'h.business_date, h.guid, h.ebp_code, h.ebc_code, h.order_no, h.app_time, h.order_type, h.goods_value, h.currency';
 const WAYBILL_COLS = 'h.business_date, h.guid, h.logistics_code, h.logistics_no, h.app_time, h.ebc_code, h.freight, h.insured_fee, h.gross_weight, h.pack_no';
@@ -423,19 +418,19 @@ export async function prepareDay(db: Db, o: DecideOptions): Promise<DayDecisions
   await db.run(`INSERT INTO m_receipts SELECT ebc_code, order_no, charge FROM w_receipts`);
   // (each working table is dropped once read for the last time: at ten million lists they outgrew
   // DuckDB's memory limit together, and every step after spilled and read back blocks of them)
-  await dropTemp(db, 'w_orders', 'w_waybills', 'w_receipts');
+  await dropTempTables(db, 'w_orders', 'w_waybills', 'w_receipts');
   lap('decide.check_inputs');
   await runChecks(db);
-  await dropTemp(db, 'm_orders', 'm_order_lines', 'm_waybills', 'm_receipts', 'm_list_order_lines');
+  await dropTempTables(db, 'm_orders', 'm_order_lines', 'm_waybills', 'm_receipts', 'm_list_order_lines');
   lap('decide.checks');
 
   // risk inputs: the profiles whose conditions a list meets, value-band hits (draws come in settle)
   await riskInputs(db, o.reference);
-  await dropTemp(db, 'm_list_lines');
+  await dropTempTables(db, 'm_list_lines');
   lap('decide.risk_inputs');
   const counts = await settle(db, date, o.runId, versions, o.reference, policyOf);
   if (cancelled) counts.CANCELLED = cancelled;
-  await dropTemp(db, 'k_lists', 'prior', 'm_lists', 'm_list_order', 'm_list_waybill', 'm_reasons', 'm_values', 's_prof', 's_band', 's_cand', 's_holders', 's_holders_prior', 's_held', 's_claim', 's_owner', 's_decided', 's_risk', 's_reasons', 's_final');
+  await dropTempTables(db, 'k_lists', 'prior', 'm_lists', 'm_list_order', 'm_list_waybill', 'm_reasons', 'm_values', 's_prof', 's_band', 's_cand', 's_holders', 's_holders_prior', 's_held', 's_claim', 's_owner', 's_decided', 's_risk', 's_reasons', 's_final');
   lap('decide.settle');
   await inspectionQueue(db, date);
   lap('decide.inspection_queue');

@@ -31,7 +31,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { XMLBuilder } from 'fast-xml-parser';
-import type { Db } from '../db/duck.js';
+import { dropTempTables, type Db } from '../db/duck.js';
 import { CEB_NAMESPACE } from '../spec/fields.js';
 import { lit } from '../spec/schema.js';
 import { checkDate } from './export.js';
@@ -245,7 +245,7 @@ export async function writeReceipts(db: Db, date: string, dir: string, o: Receip
       }
     }
   } finally {
-    await db.run('DROP TABLE IF EXISTS temp.receipt_src');
+    await dropTempTables(db, 'receipt_src');
   }
 
   const written = new Set(files);

@@ -29,7 +29,7 @@
  * - **Previous day** = the greatest business_date in `decisions` before the day. Its metrics come
  *   from `stats_summary` when already computed there, otherwise they are computed now (not stored).
  */
-import type { Db } from '../db/duck.js';
+import { dropTempTables, type Db } from '../db/duck.js';
 import { winnersSql } from '../match/run.js';
 import { inForceSql, type Policy } from '../policy/policy.js';
 import { districtOf, type Reference } from '../policy/reference.js';
@@ -530,6 +530,5 @@ export async function computeStatistics(
     FROM stats_summary t LEFT JOIN (SELECT metric, value FROM ${prevTable} WHERE business_date = ${pd}) pv USING (metric)
     WHERE t.business_date = ${d}`);
 
-  for (const x of ['st_aeo', 'st_offices', 'st_w_orders', 'st_w_waybills', 'st_lists', 'st_held', ...TEMP_STATS.map((x) => `st_prev_${x}`)])
-    await db.run(`DROP TABLE IF EXISTS ${x}`);
+  await dropTempTables(db, 'st_aeo', 'st_offices', 'st_w_orders', 'st_w_waybills', 'st_lists', 'st_held', ...TEMP_STATS.map((x) => `st_prev_${x}`));
 }
