@@ -292,6 +292,7 @@ async function loadInputs(db: Db, d: string, o: { reference: Reference }, decide
  * the lists it decided (temp table w_lists) are read instead of being ranked again.
  */
 async function dayLists(db: Db, d: string, decided: boolean): Promise<void> {
+  const today = dayRows(d, decided);
   // the current orders and waybills (keys and appTime are all the statistics read of them)
   // (all of them: the orphans count every open one; deciding looks at those its lists pair with only)
   await db.run(`CREATE OR REPLACE TEMP TABLE st_w_orders AS ${winnersSql(d, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', 'h.ebp_code, h.ebc_code, h.order_no, h.app_time')}`);
@@ -306,11 +307,11 @@ async function dayLists(db: Db, d: string, decided: boolean): Promise<void> {
         WHERE h.business_date <= ${d} AND coalesce(h.app_status, '') <> '1') WHERE rn = 1`;
   const versions = decided
     ? `SELECT agent_code, cop_no, app_time, country, statistics_flag FROM w_lists
-       UNION ALL ${ranked(`(SELECT DISTINCT agent_code, cop_no FROM out_decisions x WHERE decision = 'CANCELLED'
+       UNION ALL ${ranked(`(SELECT DISTINCT agent_code, cop_no FROM ${today} x WHERE decision = 'CANCELLED'
          AND NOT EXISTS (SELECT 1 FROM w_lists w WHERE w.agent_code = x.agent_code AND w.cop_no = x.cop_no))`)}`
     : ranked('keys');
   await db.run(`CREATE OR REPLACE TEMP TABLE st_lists AS
-    WITH keys AS (SELECT DISTINCT agent_code, cop_no FROM ${dayRows(d, decided)} x),
+    WITH keys AS (SELECT DISTINCT agent_code, cop_no FROM ${today} x),
     v AS (${versions}),
     earlier_pending AS (SELECT DISTINCT agent_code, cop_no FROM decisions WHERE business_date < ${d} AND decision = 'PENDING')
     SELECT dd.agent_code, dd.cop_no, dd.decision, dd.reasons, dd.value_cny, dd.held_order, dd.held_waybill,
@@ -328,7 +329,7 @@ async function dayLists(db: Db, d: string, decided: boolean): Promise<void> {
       dd.decision <> 'CANCELLED' AND NOT list_has_any(dd.reasons, ['INVALID_RECORD', 'WAYBILL_MISSING']) AS waybill_found,
       o.app_time AS order_app_time, w.app_time AS waybill_app_time,
       ep.agent_code IS NOT NULL AS pending_before
-    FROM ${dayRows(d, decided)} dd
+    FROM ${today} dd
       LEFT JOIN v ON v.agent_code = dd.agent_code AND v.cop_no = dd.cop_no
       LEFT JOIN st_offices f ON f.code = dd.customs_code
       LEFT JOIN st_w_orders o ON o.ebp_code = dd.ebp_code AND o.ebc_code = dd.ebc_code AND o.order_no = dd.order_no
@@ -336,7 +337,6 @@ async function dayLists(db: Db, d: string, decided: boolean): Promise<void> {
       LEFT JOIN earlier_pending ep ON ep.agent_code = dd.agent_code AND ep.cop_no = dd.cop_no`);
   // the orders and waybills held at the end of the day (for the orphans): by the day's decisions,
   // and by the last decision of each list not decided on the day (those are all on earlier days)
-  const today = dayRows(d, decided);
   await db.run(`CREATE OR REPLACE TEMP TABLE st_held AS
     SELECT held_order, held_waybill FROM ${today} x
     UNION ALL SELECT held_order, held_waybill FROM (
@@ -471,6 +471,11 @@ async function computeInto(db: Db, date: string, runId: string, policy: Policy, 
 
 const TEMP_STATS: readonly StatsTable[] = STATS_TABLES.filter((x) => x !== 'stats_change');
 
+/** Throws unless `date` is written YYYY-MM-DD (it becomes a DATE literal of the SQL). */
+function checkDateArg(fn: string, date: string): void {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new RangeError(`${fn}: ${JSON.stringify(date)} is not a date written YYYY-MM-DD`);
+}
+
 /**
  * The inputs of the statistics of a day that decideDay's prepareDay has just decided in this
  * connection (the st_ temp tables: the day's lists with their facts, the current orders and
@@ -480,7 +485,7 @@ const TEMP_STATS: readonly StatsTable[] = STATS_TABLES.filter((x) => x !== 'stat
  * `prepared` (the same date) then uses them.
  */
 export async function prepareStatistics(db: Db, date: string, o: { reference: Reference }): Promise<void> {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new RangeError(`prepareStatistics: ${JSON.stringify(date)} is not a date written YYYY-MM-DD`);
+  checkDateArg('prepareStatistics', date);
   const d = `DATE ${lit(date)}`;
   await loadInputs(db, d, o, true);
   await dayLists(db, d, true);
@@ -499,7 +504,7 @@ export async function computeStatistics(
   runId: string,
   o: { reference: Reference; policy: Policy; decided?: string; prepared?: string },
 ): Promise<void> {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new RangeError(`computeStatistics: ${JSON.stringify(date)} is not a date written YYYY-MM-DD`);
+  checkDateArg('computeStatistics', date);
   const d = `DATE ${lit(date)}`;
   for (const x of STATS_TABLES) {
     await db.run(DDL[x]);
