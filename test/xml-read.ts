@@ -41,4 +41,3 @@ export function chopped(data: Uint8Array, maxPiece: number): Readable {
     })(),
   );
 }
-

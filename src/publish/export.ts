@@ -60,7 +60,6 @@ export interface ExportResult {
   skipped: SkippedTable[];
 }
 
-
 /** Throws unless `date` is a real calendar date written YYYY-MM-DD. */
 export function checkDate(date: string): void {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
