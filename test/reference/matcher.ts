@@ -119,6 +119,16 @@ function secondsOfDate(d: string): number {
 function dayOfYear(d: string): number {
   return (secondsOfDate(d) - Date.UTC(+d.slice(0, 4), 0, 1) / 1000) / DAY + 1;
 }
+/** A version takes part in latest wins (README: drafts and invalid records do not). */
+const takesPart = (v: Version) => v.valid && !v.draft && v.appTime !== null;
+
+/** §2 the winner among a key's versions that take part, a delete included; null when none does. */
+function winnerOf(versions: readonly Version[]): Version | null {
+  let best: Version | null = null;
+  for (const v of versions) if (takesPart(v) && (best === null || later(v, best))) best = v;
+  return best;
+}
+
 /** Latest-wins order (§2): greater appTime, then later input (day, position). */
 function later(a: Version, b: Version): boolean {
   if (a.appTime! !== b.appTime!) return a.appTime! > b.appTime!;
@@ -175,17 +185,15 @@ export class ReferenceMatcher {
       if (s?.heldOrder) used.order.add(s.heldOrder);
       if (s?.heldWaybill) used.waybill.add(s.heldWaybill);
     }
-    const counts = (v: Version) => v.valid && !v.draft && v.appTime !== null;
     for (const type of ['order', 'receipt', 'waybill', 'list', 'cancel', 'return'] as const) {
       for (const [key, versions] of this.versions.get(type)!) {
-        let winner: Version | null = null;
-        for (const v of versions) if (counts(v) && (winner === null || later(v, winner))) winner = v;
+        const winner = winnerOf(versions);
         for (const v of versions) {
           if (v.day !== this.day) continue;
           let fate: string;
           if (!v.valid) fate = 'quarantined';
           else if (v.draft) fate = 'draft';
-          else if (versions.some((u) => u.day < this.day && counts(u) && v.appTime !== null && u.appTime! > v.appTime)) fate = 'stale';
+          else if (versions.some((u) => u.day < this.day && takesPart(u) && v.appTime !== null && u.appTime! > v.appTime)) fate = 'stale';
           else if (v.appType === '3' || winner?.appType === '3') fate = 'deleted';
           else if (winner !== v) fate = 'superseded';
           else if (type === 'list') fate = this.lists.get(key)?.decision === 'PENDING' && this.decidedNow.has(key) ? 'pending' : 'decided';
@@ -246,11 +254,7 @@ export class ReferenceMatcher {
    * null when it has none or a delete (appType 3) wins.
    */
   private current(type: string, key: string): Version | null {
-    let best: Version | null = null;
-    for (const v of this.versions.get(type)!.get(key) ?? []) {
-      if (!v.valid || v.draft || v.appTime === null) continue;
-      if (best === null || later(v, best)) best = v;
-    }
+    const best = winnerOf(this.versions.get(type)!.get(key) ?? []);
     return best !== null && best.appType !== '3' ? best : null;
   }
 
