@@ -70,6 +70,24 @@ export function historyDayTable(table: string, date: string): string {
   return `hist_${table}__${date.replace(/-/g, '')}`;
 }
 
+/**
+ * The marker of the statistics' carried state (publish/stats.ts `carry_*` tables): the day they
+ * stand for. Every write of a day's history and decisions drops it (writeDay); only the
+ * statistics of a `declmatch run` write it again, so that a state left behind by any other write
+ * is never taken for current.
+ */
+export const CARRY_AS_OF = 'carry_as_of';
+
+/** The latest day recorded in the history before `date` (YYYY-MM-DD), or null. */
+export async function previousHistoryDay(db: Db, date: string): Promise<string | null> {
+  const r = await db.all(`SELECT max(table_name) AS t FROM duckdb_tables()
+    WHERE NOT temporary AND regexp_matches(table_name, '^hist_orders__[0-9]{8}$') AND table_name < ${lit(historyDayTable('orders', date))}`);
+  const t = r[0]?.t;
+  if (t === null || t === undefined) return null;
+  const ymd = String(t).slice(-8);
+  return `${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6)}`;
+}
+
 async function appendHistory(db: Db, date: string): Promise<void> {
   for (const spec of RECORD_SPECS) {
     const stg = stagingTable(spec);
@@ -130,7 +148,7 @@ export interface Wanted {
 }
 
 /** `a.c = b.c AND …` for each column c; `nullSafe`: IS NOT DISTINCT FROM (NULL pairs with NULL). */
-const pairOn = (cols: readonly string[], a: string, b: string, nullSafe = false) =>
+export const pairOn = (cols: readonly string[], a: string, b: string, nullSafe = false) =>
   cols.map((c) => `${a}.${c} ${nullSafe ? 'IS NOT DISTINCT FROM' : '='} ${b}.${c}`).join(' AND ');
 
 /**
@@ -146,9 +164,10 @@ const badHeadOf = (b: string, x: string, key: readonly string[]) => `${b}.busine
  * Latest wins (RULES.md §2) over the history up to the day: per key the greatest app_time, then
  * the later input (business date, file name, position). Drafts and invalid versions (the head or
  * any of its lines) take no part; a winning delete removes the key. With `only`, the keys wanted
- * only (every version of them is ranked, so their winners are the same).
+ * only (every version of them is ranked, so their winners are the same). With `deletes`, a winning
+ * delete is kept (with app_type), for a state that later versions are ranked against.
  */
-export function winnersSql(date: string, table: string, key: readonly string[], lineTable?: string, cols = 'h.*', only?: Wanted): string {
+export function winnersSql(date: string, table: string, key: readonly string[], lineTable?: string, cols = 'h.*', only?: Wanted, deletes = false): string {
   const k = key.join(', ');
   const upTo = /^\d{4}-\d{2}-\d{2}$/.test(date) ? `DATE ${lit(date)}` : date; // a date, or an SQL date expression
   const days = only ? `AND h.business_date ${only.days}` : '';
@@ -158,11 +177,11 @@ export function winnersSql(date: string, table: string, key: readonly string[], 
     ? `ANTI JOIN (${badHeadsSql(lineTable, key, `l.business_date <= ${upTo} ${only ? `AND l.business_date ${only.days}` : ''}`)}) bad ON ${badHeadOf('bad', 'h', key)}`
     : '';
   const all = cols === 'h.*';
-  return `SELECT * EXCLUDE (rn${all ? '' : ', app_type'}) FROM (
+  return `SELECT * EXCLUDE (rn${all || deletes ? '' : ', app_type'}) FROM (
     SELECT ${cols}${all ? '' : ', h.app_type'}, row_number() OVER (PARTITION BY ${key.map((c) => `h.${c}`).join(', ')} ORDER BY h.app_time DESC, h.business_date DESC, h.source_file DESC, h.record_index DESC) AS rn
     FROM hist_${table} h ${only ? `SEMI JOIN (${only.keys}) k ON ${pairOn(only.cols, 'k', 'h')}` : ''} ${invalidLines}
     WHERE h.business_date <= ${upTo} ${days} AND h.record_valid AND h.app_status = '2'
-  ) WHERE rn = 1 AND app_type <> '3'`;
+  ) WHERE rn = 1${deletes ? '' : ` AND app_type <> '3'`}`;
 }
 
 /**
@@ -291,6 +310,8 @@ export async function decideDay(db: Db, o: DecideOptions): Promise<DayDecisions>
 export async function writeDay(db: Db, o: DecideOptions, stages: StageTiming[]): Promise<void> {
   const lap = timer(stages);
   const day = `DATE ${lit(o.date)}`;
+  // the statistics' carried state (publish/stats.ts) no longer stands for the history written here
+  await db.run(`DROP TABLE IF EXISTS ${CARRY_AS_OF}`);
   if (!o.fromHistory) {
     await dropShadowHistory(db);
     await appendHistory(db, o.date);
