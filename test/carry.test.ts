@@ -121,16 +121,19 @@ async function carriedIsWhole(): Promise<string> {
   const asOf = (await a.all(`SELECT strftime(as_of, '%Y-%m-%d') AS d FROM carry_as_of`)).map((r) => String(r.d));
   assert.equal(asOf.length, 1);
   const day = asOf[0]!;
-  const cols = (key: string[]) => `${key.map((k) => `h.${k}`).join(', ')}, h.app_time, h.business_date`;
-  const expected = [
-    ['carry_orders', winnersSql(day, 'orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', cols(['ebp_code', 'ebc_code', 'order_no']), undefined, true)],
-    ['carry_waybills', winnersSql(day, 'waybills', ['logistics_code', 'logistics_no'], undefined, cols(['logistics_code', 'logistics_no']), undefined, true)],
-    [
-      'carry_holdings',
-      `SELECT agent_code, cop_no, held_order, held_waybill FROM (
+  const holdings = `SELECT agent_code, cop_no, held_order, held_waybill FROM (
         SELECT *, row_number() OVER (PARTITION BY agent_code, cop_no ORDER BY business_date DESC) AS rn FROM decisions WHERE business_date <= DATE '${day}')
-       WHERE rn = 1 AND (held_order IS NOT NULL OR held_waybill IS NOT NULL)`,
-    ],
+       WHERE rn = 1 AND (held_order IS NOT NULL OR held_waybill IS NOT NULL)`;
+  // every winning version, deletes included, with its key as held_order / held_waybill write it and whether a list holds it
+  const items = (table: string, key: string[], lines: string | undefined, heldCol: string) => {
+    const k = key.join(` || '|' || `);
+    return `SELECT w.*, ${k} AS k, coalesce(${k} IN (SELECT ${heldCol} FROM (${holdings}) WHERE ${heldCol} IS NOT NULL), false) AS held
+      FROM (${winnersSql(day, table, key, lines, `${key.map((c) => `h.${c}`).join(', ')}, h.app_time, h.business_date`, undefined, true)}) w`;
+  };
+  const expected = [
+    ['carry_orders', items('orders', ['ebp_code', 'ebc_code', 'order_no'], 'order_lines', 'held_order')],
+    ['carry_waybills', items('waybills', ['logistics_code', 'logistics_no'], undefined, 'held_waybill')],
+    ['carry_holdings', holdings],
   ] as const;
   for (const [table, sql] of expected) {
     const diff = await a.all(`SELECT (SELECT count(*) FROM (SELECT * FROM ${table} EXCEPT ALL (${sql})))::INTEGER AS extra,
@@ -174,12 +177,13 @@ test('the statistics a run makes from the carried state are those of the whole h
 
   // the carried state saw deletes, stale versions and holdings change (what it must get right)
   const seen = await a.all(`SELECT (SELECT count(*) FROM carry_orders WHERE app_type = '3')::INTEGER AS deleted,
+    (SELECT count(*) FROM carry_orders WHERE held)::INTEGER AS held, (SELECT count(*) FROM carry_orders WHERE NOT held AND app_type <> '3')::INTEGER AS open,
     (SELECT count(*) FROM carry_waybills WHERE app_type = '3')::INTEGER AS deleted_waybills,
     (SELECT sum(count) FROM ledger WHERE record_type IN ('order', 'waybill') AND fate = 'stale')::INTEGER AS stale,
     (SELECT count(DISTINCT business_date) FROM carry_orders)::INTEGER AS order_days,
     (SELECT count(*) FROM decisions WHERE decision = 'CANCELLED')::INTEGER AS cancelled`);
   const s = seen[0] ?? {};
-  assert.ok(Number(s.deleted) > 0 && Number(s.deleted_waybills) > 0 && Number(s.stale) > 0 && Number(s.order_days) === DAYS.length && Number(s.cancelled) > 0, json(seen));
+  assert.ok(Number(s.deleted) > 0 && Number(s.held) > 0 && Number(s.open) > 0 && Number(s.deleted_waybills) > 0 && Number(s.stale) > 0 && Number(s.order_days) === DAYS.length && Number(s.cancelled) > 0, json(seen));
   const temps = await a.all(`SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'st\\_%' ESCAPE '\\'`);
   assert.deepEqual(temps, [], 'no helper tables are left behind');
 });

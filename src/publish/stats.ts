@@ -293,9 +293,10 @@ async function loadInputs(db: Db, d: string, o: { reference: Reference }, decide
  */
 async function dayLists(db: Db, d: string, decided: boolean, mode: CarryMode = 'full'): Promise<void> {
   const today = dayRows(d, decided);
-  // the current orders and waybills (keys and appTime are all the statistics read of them)
-  // (all of them: the orphans count every open one; deciding looks at those its lists pair with only)
-  await currentItems(db, d, mode);
+  // the orders and waybills held at the end of the day, and the current ones (for the orphans and
+  // the latency; see the carried state below)
+  if (mode === 'full') await heldWhole(db, d, today);
+  await currentItems(db, d, today, mode);
   // the list version the matcher decided: latest non-draft version up to the day. w_lists holds it
   // for the lists decided today, but those whose winner is a valid delete; those few, and the lists
   // cancelled today (the only ones of the day's decisions not decided from w_lists), are ranked here.
@@ -335,66 +336,92 @@ async function dayLists(db: Db, d: string, decided: boolean, mode: CarryMode = '
       LEFT JOIN st_w_orders o ON o.ebp_code = dd.ebp_code AND o.ebc_code = dd.ebc_code AND o.order_no = dd.order_no
       LEFT JOIN st_w_waybills w ON w.logistics_code = dd.logistics_code AND w.logistics_no = dd.logistics_no
       LEFT JOIN earlier_pending ep ON ep.agent_code = dd.agent_code AND ep.cop_no = dd.cop_no`);
-  // the orders and waybills held at the end of the day (for the orphans): by the day's decisions,
-  // and by the last decision of each list not decided on the day (those are all on earlier days,
-  // and the carried holdings are those as of the day before)
-  const earlier =
-    mode === 'incremental'
-      ? `SELECT c.agent_code, c.cop_no, c.held_order, c.held_waybill FROM carry_holdings c ANTI JOIN ${today} y ON y.agent_code = c.agent_code AND y.cop_no = c.cop_no`
-      : `SELECT agent_code, cop_no, held_order, held_waybill FROM (
+}
+
+/**
+ * st_held: the orders and waybills held at the end of the day, from the whole history: by the
+ * day's decisions, and by the last decision of each list not decided on the day (those are all
+ * on earlier days).
+ */
+async function heldWhole(db: Db, d: string, today: string): Promise<void> {
+  await db.run(`CREATE OR REPLACE TEMP TABLE st_held AS
+    SELECT agent_code, cop_no, held_order, held_waybill FROM ${today} x
+    UNION ALL SELECT agent_code, cop_no, held_order, held_waybill FROM (
       SELECT x.agent_code, x.cop_no, x.held_order, x.held_waybill, row_number() OVER (PARTITION BY x.agent_code, x.cop_no ORDER BY x.business_date DESC) AS rn
-      FROM decisions x WHERE x.business_date < ${d} AND NOT EXISTS (SELECT 1 FROM ${today} y WHERE y.agent_code = x.agent_code AND y.cop_no = x.cop_no)) WHERE rn = 1`;
-  await db.run(`CREATE OR REPLACE TEMP TABLE st_held_earlier AS ${earlier}`);
-  await db.run(`CREATE OR REPLACE TEMP VIEW st_held AS
-    SELECT agent_code, cop_no, held_order, held_waybill FROM ${today} x UNION ALL SELECT * FROM st_held_earlier`);
+      FROM decisions x WHERE x.business_date < ${d} AND NOT EXISTS (SELECT 1 FROM ${today} y WHERE y.agent_code = x.agent_code AND y.cop_no = x.cop_no)) WHERE rn = 1`);
 }
 
 // ---- the carried state ------------------------------------------------------------------------------
 //
-// The orphans count every current order and waybill, and what every list holds. Ranking every
-// version and decision kept for that made each day slower than the one before (a 100,000-list day:
-// 1.0 s of statistics on the first day, 4.7 s on the twelfth). `declmatch run` therefore keeps them
-// as they stand after its day, in tables of its own (internal, not part of RULES.md §11):
+// The orphans count every current order and waybill, held or not. Ranking every version and
+// decision kept for that made each day's statistics slower than the one before (a 100,000-list
+// day: 1.0 s on the first day, 4.7 s on the twelfth). `declmatch run` therefore keeps them as they
+// stand after its day, in tables of its own (internal, not part of RULES.md §11):
 //   carry_orders, carry_waybills: the winning version of every key (latest wins over the valid,
 //     non-draft versions; a winning delete is kept, as the version later ones are ranked against):
 //     its appTime, appType and business date (a later day's version that ties on appTime wins by
 //     its later business date, so the file and position of a carried version are never needed),
-//   carry_holdings: the orders and waybills held by each list's last decision row,
+//     `k`, the key as `held_order` / `held_waybill` write it, and `held`: whether the last
+//     decision row of some list holds it;
+//   carry_holdings: the orders and waybills held by each list's last decision row;
 //   carry_as_of: the day they stand for (match/run.ts CARRY_AS_OF; writeDay drops it).
-// The next day's statistics rank only the keys of that day against them. They are used only when
-// they stand for the day recorded just before the one being published (the history has no day in
+// A day then ranks only its own keys against them, and changes `held` only where the day's lists
+// took or let go of something; the orphans are one scan of them. They are used only when they
+// stand for the day recorded just before the one being published (the history has no day in
 // between); otherwise (a first day, a rerun, a day run out of order, a day published another way)
-// they are computed from the whole history as before and written again whole.
+// they are computed from the whole history and written again whole.
 
 type CarryMode = 'full' | 'incremental';
 
 const CARRIED = [
-  { table: 'carry_orders', hist: 'orders', key: ['ebp_code', 'ebc_code', 'order_no'], lines: 'order_lines' },
-  { table: 'carry_waybills', hist: 'waybills', key: ['logistics_code', 'logistics_no'], lines: undefined },
+  { table: 'carry_orders', hist: 'orders', key: ['ebp_code', 'ebc_code', 'order_no'], lines: 'order_lines', heldCol: 'held_order' },
+  { table: 'carry_waybills', hist: 'waybills', key: ['logistics_code', 'logistics_no'], lines: undefined, heldCol: 'held_waybill' },
 ] as const;
 
+/** The key of an order or waybill as held_order / held_waybill write it. */
+const heldKey = (key: readonly string[]) => key.join(` || '|' || `);
+
 /**
- * st_new_<orders|waybills>: the winning versions (deletes included) as of the day, all of them
- * ('full') or those of the keys with a version that day ('incremental', against the carried ones);
- * st_w_<orders|waybills>: the current items (keys, appTime), a view.
+ * The current orders and waybills. 'full' (from the whole history): st_new_<orders|waybills>, every
+ * winning version (deletes included) with `k` and `held` (by st_held), and st_w_<…> the current
+ * ones. 'incremental': st_new_<…>, the winning versions of the keys with a version today,
+ * ranked against the carried ones (`held` as carried); st_flag_<…>, the keys whose `held` the day
+ * changes, with their new value; st_w_<…>, the current items of the keys the day's lists name.
  */
-async function currentItems(db: Db, d: string, mode: CarryMode): Promise<void> {
+async function currentItems(db: Db, d: string, today: string, mode: CarryMode): Promise<void> {
   for (const c of CARRIED) {
     const key = c.key.join(', ');
     const cols = `${c.key.map((k) => `h.${k}`).join(', ')}, h.app_time, h.business_date`;
     const fresh = `st_new_${c.hist}`;
+    const out = `${key}, app_time, business_date, app_type, ${heldKey(c.key)} AS k`;
     if (mode === 'full') {
-      await db.run(`CREATE OR REPLACE TEMP TABLE ${fresh} AS ${winnersSql(d, c.hist, c.key, c.lines, cols, undefined, true)}`);
-      await db.run(`CREATE OR REPLACE TEMP VIEW st_w_${c.hist} AS SELECT ${key}, app_time FROM ${fresh} WHERE app_type <> '3'`);
+      await db.run(`CREATE OR REPLACE TEMP TABLE ${fresh} AS SELECT ${out},
+          coalesce(${heldKey(c.key)} IN (SELECT ${c.heldCol} FROM st_held WHERE ${c.heldCol} IS NOT NULL), false) AS held
+        FROM (${winnersSql(d, c.hist, c.key, c.lines, cols, undefined, true)})`);
+      await db.run(`CREATE OR REPLACE TEMP TABLE st_w_${c.hist} AS SELECT ${key}, app_time FROM ${fresh} WHERE app_type <> '3'`);
       continue;
     }
     const day = { keys: `SELECT DISTINCT ${key} FROM hist_${c.hist} WHERE business_date = ${d}`, cols: c.key, days: `= ${d}` };
-    await db.run(`CREATE OR REPLACE TEMP TABLE ${fresh} AS SELECT * EXCLUDE (rn) FROM (
-        SELECT *, row_number() OVER (PARTITION BY ${key} ORDER BY app_time DESC, business_date DESC) AS rn FROM (
-          ${winnersSql(d, c.hist, c.key, c.lines, cols, day, true)}
-          UNION ALL BY NAME SELECT s.* FROM ${c.table} s SEMI JOIN (${day.keys}) k ON ${pairOn(c.key, 'k', 's', true)})) WHERE rn = 1`);
-    await db.run(`CREATE OR REPLACE TEMP VIEW st_w_${c.hist} AS SELECT ${key}, app_time FROM (
-        SELECT s.* FROM ${c.table} s ANTI JOIN ${fresh} n ON ${pairOn(c.key, 'n', 's', true)} UNION ALL BY NAME SELECT * FROM ${fresh}) WHERE app_type <> '3'`);
+    await db.run(`CREATE OR REPLACE TEMP TABLE ${fresh} AS SELECT ${out}, coalesce(carried_held, false) AS held FROM (
+        SELECT *, row_number() OVER (PARTITION BY ${key} ORDER BY app_time DESC, business_date DESC) AS rn, bool_or(held) OVER (PARTITION BY ${key}) AS carried_held FROM (
+          SELECT *, NULL::BOOLEAN AS held FROM (${winnersSql(d, c.hist, c.key, c.lines, cols, day, true)})
+          UNION ALL BY NAME SELECT s.* EXCLUDE (k) FROM ${c.table} s SEMI JOIN (${day.keys}) k ON ${pairOn(c.key, 'k', 's', true)})) WHERE rn = 1`);
+    // what the day's lists took (their rows) and let go of (their lists' carried holdings, unless
+    // taken again today); a key let go of stays held if a list not decided today holds it
+    await db.run(`CREATE OR REPLACE TEMP TABLE st_flag_${c.hist} AS
+      WITH took AS (SELECT DISTINCT ${c.heldCol} AS k FROM ${today} x WHERE ${c.heldCol} IS NOT NULL),
+      let_go AS (SELECT DISTINCT h.${c.heldCol} AS k FROM carry_holdings h SEMI JOIN ${today} x ON x.agent_code = h.agent_code AND x.cop_no = h.cop_no
+        WHERE h.${c.heldCol} IS NOT NULL AND h.${c.heldCol} NOT IN (SELECT k FROM took)),
+      kept AS (SELECT DISTINCT h.${c.heldCol} AS k FROM carry_holdings h ANTI JOIN ${today} x ON x.agent_code = h.agent_code AND x.cop_no = h.cop_no
+        WHERE h.${c.heldCol} IN (SELECT k FROM let_go))
+      SELECT k, true AS held FROM took UNION ALL SELECT k, k IN (SELECT k FROM kept) FROM let_go`);
+    // (for the latency: the current items of the keys the day's lists name)
+    await db.run(`CREATE OR REPLACE TEMP TABLE st_w_${c.hist} AS
+      WITH want AS (SELECT DISTINCT ${key} FROM ${today} x)
+      SELECT ${key}, app_time FROM (
+        SELECT n.${c.key.join(', n.')}, n.app_time, n.app_type FROM ${fresh} n SEMI JOIN want w ON ${pairOn(c.key, 'w', 'n')}
+        UNION ALL SELECT s.${c.key.join(', s.')}, s.app_time, s.app_type FROM ${c.table} s SEMI JOIN want w ON ${pairOn(c.key, 'w', 's')}
+          ANTI JOIN ${fresh} n ON ${pairOn(c.key, 'n', 's', true)}) WHERE app_type <> '3'`);
   }
 }
 
@@ -406,7 +433,7 @@ async function carryMode(db: Db, date: string): Promise<CarryMode> {
   return prev !== null && Number(asOf[0]?.n) === 1 && asOf[0]?.a === prev ? 'incremental' : 'full';
 }
 
-/** The carried state as of the day just published (inside its transaction, after its statistics). */
+/** The carried state as of the day being published (inside its transaction, before the orphans read it). */
 async function writeCarry(db: Db, d: string, mode: CarryMode): Promise<void> {
   const today = dayRows(d, true);
   const holds = `held_order IS NOT NULL OR held_waybill IS NOT NULL`;
@@ -417,6 +444,7 @@ async function writeCarry(db: Db, d: string, mode: CarryMode): Promise<void> {
     for (const c of CARRIED) {
       await db.run(`DELETE FROM ${c.table} USING st_new_${c.hist} n WHERE ${pairOn(c.key, 'n', c.table, true)}`);
       await db.run(`INSERT INTO ${c.table} BY NAME SELECT * FROM st_new_${c.hist}`);
+      await db.run(`UPDATE ${c.table} SET held = f.held FROM st_flag_${c.hist} f WHERE ${c.table}.k = f.k`);
     }
     await db.run(`DELETE FROM carry_holdings USING (SELECT DISTINCT agent_code, cop_no FROM ${today} x) y
       WHERE y.agent_code = carry_holdings.agent_code AND y.cop_no = carry_holdings.cop_no`);
@@ -429,7 +457,7 @@ const mix = `count(*) FILTER (WHERE decision = 'RELEASE'), count(*) FILTER (WHER
   count(*) FILTER (WHERE decision = 'REJECT'), count(*) FILTER (WHERE decision = 'PENDING'), count(*) FILTER (WHERE decision = 'CANCELLED')`;
 
 /** Writes every table but stats_change for the day into `t(table)` (the real tables, or temp copies). */
-async function computeInto(db: Db, date: string, runId: string, policy: Policy, t: (x: StatsTable) => string, decided = false, prepared = false): Promise<void> {
+async function computeInto(db: Db, date: string, runId: string, policy: Policy, t: (x: StatsTable) => string, decided = false, prepared = false, carried = false): Promise<void> {
   const d = `DATE ${lit(date)}`;
   const head = `${d}, ${lit(runId)}`;
   // end of the business day, as epoch seconds of the wall-clock time (timestamps are CST without zone)
@@ -475,22 +503,19 @@ async function computeInto(db: Db, date: string, runId: string, policy: Policy, 
     FROM b LEFT JOIN p ON p.age >= b.lo AND (b.hi IS NULL OR p.age < b.hi)
     GROUP BY b.bucket, b.bucket_order ORDER BY b.bucket_order`);
 
-  // orphans: current orders / waybills no list holds (st_held), past the grace period of the policy in force on their appTime date
+  // orphans: current orders / waybills no list holds, past the grace period of the policy in force
+  // on their appTime date; every winning version with its `held` (st_new_<…>, or the carried ones)
   // graceDays of the version in force on a date (policyFor); before the first version, the first one's
   const grace = (col: string) => inForceSql(policy, col, (v) => String(v.graceDays));
-  for (const [type, table, key, heldCol] of [
-    ['order', 'st_w_orders', `ebp_code || '|' || ebc_code || '|' || order_no`, 'held_order'],
-    ['waybill', 'st_w_waybills', `logistics_code || '|' || logistics_no`, 'held_waybill'],
-  ] as const) {
+  for (const c of CARRIED) {
     await db.run(`INSERT INTO ${t('stats_orphans')}
-      WITH c AS (SELECT ${key} AS k, app_time, ${end} - epoch(app_time)::BIGINT AS age, ${grace('app_time')} AS grace_days FROM ${table}),
-      h AS (SELECT DISTINCT ${heldCol} AS k FROM st_held WHERE ${heldCol} IS NOT NULL),
-      x AS (SELECT c.*, h.k IS NOT NULL AS held, h.k IS NULL AND c.age >= c.grace_days * 86400 AS orphan FROM c LEFT JOIN h ON h.k = c.k)
-      SELECT ${head}, ${lit(type)}, count(*), count(*) FILTER (WHERE held), count(*) FILTER (WHERE NOT held), count(*) FILTER (WHERE orphan),
+      WITH x AS (SELECT app_time, held, ${end} - epoch(app_time)::BIGINT AS age, ${grace('app_time')} AS grace_days FROM ${carried ? c.table : `st_new_${c.hist}`} WHERE app_type <> '3'),
+      y AS (SELECT *, NOT held AND age >= grace_days * 86400 AS orphan FROM x)
+      SELECT ${head}, ${lit(c.hist.slice(0, -1))}, count(*), count(*) FILTER (WHERE held), count(*) FILTER (WHERE NOT held), count(*) FILTER (WHERE orphan),
         min(app_time) FILTER (WHERE orphan),
         count(*) FILTER (WHERE orphan AND age < 7 * 86400), count(*) FILTER (WHERE orphan AND age >= 7 * 86400 AND age < 30 * 86400),
         count(*) FILTER (WHERE orphan AND age >= 30 * 86400 AND age < 180 * 86400), count(*) FILTER (WHERE orphan AND age >= 180 * 86400)
-      FROM x`);
+      FROM y`);
   }
 
   for (const [cp, found, at] of [
@@ -596,15 +621,16 @@ export async function computeStatistics(
   const prepared = o.prepared === date;
   const decided = prepared || o.decided === date;
   if (!prepared) await loadInputs(db, d, o, decided);
-  await computeInto(db, date, runId, o.policy, (x) => x, decided, prepared);
+  let carried = false;
   if (prepared) {
-    // the state the next day's statistics start from (before the previous day's are made below,
-    // which replace the st_ tables it is written from)
+    // the carried state as of the day (its orphans are counted from it when carried)
     const carry = await db.all(`SELECT mode FROM st_carry WHERE day = ${d}`);
     const mode = carry[0]?.mode;
     if (mode !== 'full' && mode !== 'incremental') throw new Error(`computeStatistics: the inputs prepared for ${date} are missing`);
     await writeCarry(db, d, mode);
+    carried = mode === 'incremental';
   }
+  await computeInto(db, date, runId, o.policy, (x) => x, decided, prepared, carried);
 
   // change against the previous business day present in decisions
   const prev = await db.all(`SELECT strftime(max(business_date), '%Y-%m-%d') AS p FROM decisions WHERE business_date < ${d}`);
@@ -626,6 +652,6 @@ export async function computeStatistics(
     FROM stats_summary t LEFT JOIN (SELECT metric, value FROM ${prevTable} WHERE business_date = ${pd}) pv USING (metric)
     WHERE t.business_date = ${d}`);
 
-  for (const v of ['st_w_orders', 'st_w_waybills', 'st_held']) await db.run(`DROP VIEW IF EXISTS temp.main.${v}`);
-  await dropTempTables(db, 'st_aeo', 'st_offices', 'st_new_orders', 'st_new_waybills', 'st_lists', 'st_held_earlier', 'st_carry', ...TEMP_STATS.map((x) => `st_prev_${x}`));
+  await dropTempTables(db, 'st_aeo', 'st_offices', 'st_w_orders', 'st_w_waybills', 'st_new_orders', 'st_new_waybills', 'st_flag_orders', 'st_flag_waybills', 'st_lists', 'st_held', 'st_carry',
+    ...TEMP_STATS.map((x) => `st_prev_${x}`));
 }
