@@ -22,7 +22,7 @@ import { decideDay, prepareDay, winnersSql, writeDay } from '../src/match/run.js
 import { parseCsv } from '../src/policy/csv.js';
 import { loadPolicy } from '../src/policy/policy.js';
 import { loadReference } from '../src/policy/reference.js';
-import { computeStatistics, prepareStatistics, STATS_TABLES } from '../src/publish/stats.js';
+import { CARRY_FROM_DAYS, computeStatistics, prepareStatistics, STATS_TABLES } from '../src/publish/stats.js';
 import { parseTimestamp14 } from '../src/spec/validate.js';
 
 const DAYS = ['2025-06-10', '2025-06-11', '2025-06-12', '2025-06-13', '2025-06-14', '2025-06-15', '2025-06-16'];
@@ -32,6 +32,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'declmatch-carry-'));
 const out = join(tmp, 'days');
 let a: Db;
 let b: Db;
+let c: Db;
 
 /** `yyyyMMddHHmmss` moved by `seconds`. */
 function shifted(t: string, seconds: number): string {
@@ -75,20 +76,28 @@ before(async () => {
   for (let i = 1; i < DAYS.length; i++) addVersions(DAYS[i]!, DAYS[i - 1]!, 12);
   a = await openDatabase(':memory:', { threads: 2 });
   b = await openDatabase(':memory:', { threads: 2 });
+  c = await openDatabase(':memory:', { threads: 2 });
+  for (const date of DAYS) await wholeDay(b, date);
 });
 after(() => {
   a?.close();
   b?.close();
+  c?.close();
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** A day through `declmatch run`'s steps; returns how its statistics found the current items. */
-async function runDay(db: Db, date: string, fail = false): Promise<string> {
+/**
+ * A day through `declmatch run`'s steps; returns how its statistics found the current items (and,
+ * with `carryFromDays` given, whether they wrote the state). Unless said, the state is written from
+ * the first day, so that every day after it can carry.
+ */
+async function runDay(db: Db, date: string, fail = false, carryFromDays = 0): Promise<string> {
   await ingestDay(join(out, date), db, { threads: 2 });
   const o = { date, runId: `run-${date}`, policy, reference };
   const d = await prepareDay(db, o);
-  await prepareStatistics(db, date, { reference });
-  const mode = String((await db.all('SELECT mode FROM st_carry'))[0]?.mode);
+  await prepareStatistics(db, date, { reference, carryFromDays });
+  const st = (await db.all('SELECT mode, write FROM st_carry'))[0];
+  const mode = carryFromDays === 0 ? String(st?.mode) : `${String(st?.mode)}${st?.write === true ? '+write' : ''}`;
   const publish = db.transaction(async () => {
     await writeDay(db, o, d.stages);
     await computeStatistics(db, date, o.runId, { reference, policy, decided: date, prepared: date });
@@ -112,8 +121,8 @@ const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x ===
 const stats = async (db: Db, date: string) =>
   json(await Promise.all(STATS_TABLES.map((t) => db.all(`SELECT * EXCLUDE (run_id) FROM ${t} WHERE business_date = DATE '${date}' ORDER BY ALL`))));
 
-async function sameStats(dates: readonly string[]): Promise<void> {
-  for (const date of dates) assert.equal(await stats(a, date), await stats(b, date), `statistics of ${date}`);
+async function sameStats(dates: readonly string[], db = a): Promise<void> {
+  for (const date of dates) assert.equal(await stats(db, date), await stats(b, date), `statistics of ${date}`);
 }
 
 /** The carried state of A against the whole history as of its day. */
@@ -145,7 +154,6 @@ async function carriedIsWhole(): Promise<string> {
 }
 
 test('the statistics a run makes from the carried state are those of the whole history, whatever the order of the runs', async () => {
-  for (const date of DAYS) await wholeDay(b, date);
   const [d1, d2, d3, d4, d5, d6, d7] = DAYS as unknown as [string, string, string, string, string, string, string];
 
   assert.equal(await runDay(a, d1), 'full', 'a first day: nothing carried');
@@ -186,4 +194,12 @@ test('the statistics a run makes from the carried state are those of the whole h
   assert.ok(Number(s.deleted) > 0 && Number(s.held) > 0 && Number(s.open) > 0 && Number(s.deleted_waybills) > 0 && Number(s.stale) > 0 && Number(s.order_days) === DAYS.length && Number(s.cancelled) > 0, json(seen));
   const temps = await a.all(`SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'st\\_%' ESCAPE '\\'`);
   assert.deepEqual(temps, [], 'no helper tables are left behind');
+});
+
+test('the state is first written once the history before the day has CARRY_FROM_DAYS days (the whole history is cheaper before)', async () => {
+  assert.equal(CARRY_FROM_DAYS, 3);
+  const modes: string[] = [];
+  for (const date of DAYS.slice(0, 5)) modes.push(await runDay(c, date, false, CARRY_FROM_DAYS));
+  assert.deepEqual(modes, ['full', 'full', 'full', 'full+write', 'incremental+write']);
+  await sameStats(DAYS.slice(0, 5), c);
 });

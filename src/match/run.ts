@@ -78,14 +78,15 @@ export function historyDayTable(table: string, date: string): string {
  */
 export const CARRY_AS_OF = 'carry_as_of';
 
-/** The latest day recorded in the history before `date` (YYYY-MM-DD), or null. */
-export async function previousHistoryDay(db: Db, date: string): Promise<string | null> {
-  const r = await db.all(`SELECT max(table_name) AS t FROM duckdb_tables()
+/** The days recorded in the history before `date` (YYYY-MM-DD): how many, and the latest (or null). */
+export async function historyBefore(db: Db, date: string): Promise<{ days: number; latest: string | null }> {
+  const r = await db.all(`SELECT max(table_name) AS t, count(*)::INTEGER AS n FROM duckdb_tables()
     WHERE NOT temporary AND regexp_matches(table_name, '^hist_orders__[0-9]{8}$') AND table_name < ${lit(historyDayTable('orders', date))}`);
   const t = r[0]?.t;
-  if (t === null || t === undefined) return null;
+  const days = Number(r[0]?.n ?? 0);
+  if (t === null || t === undefined) return { days, latest: null };
   const ymd = String(t).slice(-8);
-  return `${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6)}`;
+  return { days, latest: `${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6)}` };
 }
 
 async function appendHistory(db: Db, date: string): Promise<void> {

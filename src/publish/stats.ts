@@ -30,7 +30,7 @@
  *   from `stats_summary` when already computed there, otherwise they are computed now (not stored).
  */
 import { dropTempTables, type Db } from '../db/duck.js';
-import { CARRY_AS_OF, pairOn, previousHistoryDay, winnersSql } from '../match/run.js';
+import { CARRY_AS_OF, historyBefore, pairOn, winnersSql } from '../match/run.js';
 import { inForceSql, type Policy } from '../policy/policy.js';
 import { districtOf, type Reference } from '../policy/reference.js';
 import { lit } from '../spec/schema.js';
@@ -313,8 +313,7 @@ async function dayLists(db: Db, d: string, decided: boolean, mode: CarryMode = '
   await db.run(`CREATE OR REPLACE TEMP TABLE st_lists AS
     WITH keys AS (SELECT DISTINCT agent_code, cop_no FROM ${today} x),
     v AS (${versions}),
-    earlier_pending AS (SELECT DISTINCT x.agent_code, x.cop_no FROM decisions x SEMI JOIN keys k ON k.agent_code = x.agent_code AND k.cop_no = x.cop_no
-      WHERE x.business_date < ${d} AND x.decision = 'PENDING')
+    earlier_pending AS (SELECT DISTINCT agent_code, cop_no FROM decisions WHERE business_date < ${d} AND decision = 'PENDING')
     SELECT dd.agent_code, dd.cop_no, dd.decision, dd.reasons, dd.value_cny, dd.held_order, dd.held_waybill,
       coalesce(nullif(trim(dd.trade_mode), ''), '(none)') AS trade_mode,
       coalesce(nullif(trim(dd.customs_code), ''), '(none)') AS customs_office,
@@ -369,7 +368,8 @@ async function heldWhole(db: Db, d: string, today: string): Promise<void> {
 // took or let go of something; the orphans are one scan of them. They are used only when they
 // stand for the day recorded just before the one being published (the history has no day in
 // between); otherwise (a first day, a rerun, a day run out of order, a day published another way)
-// they are computed from the whole history and written again whole.
+// they are computed from the whole history, and written again whole once the history before the
+// day has CARRY_FROM_DAYS days.
 
 type CarryMode = 'full' | 'incremental';
 
@@ -425,12 +425,27 @@ async function currentItems(db: Db, d: string, today: string, mode: CarryMode): 
   }
 }
 
-/** How the statistics of `date` find the current items and holdings (see above). */
-async function carryMode(db: Db, date: string): Promise<CarryMode> {
-  for (const t of [CARRY_AS_OF, 'carry_holdings', ...CARRIED.map((c) => c.table)]) if (!(await tableExists(db, t))) return 'full';
-  const asOf = await db.all(`SELECT strftime(max(as_of), '%Y-%m-%d') AS a, count(*)::INTEGER AS n FROM ${CARRY_AS_OF}`);
-  const prev = await previousHistoryDay(db, date);
-  return prev !== null && Number(asOf[0]?.n) === 1 && asOf[0]?.a === prev ? 'incremental' : 'full';
+/**
+ * Days of history before which the whole history is cheaper than the carried state: ranking a
+ * few days whole costs less than writing the state each day and ranking the day against it (at a
+ * million lists a day, measured: the state costs the first days ~2–3 s more each and pays from
+ * about the fourth). So the state is first written on the day that has this many days before it.
+ */
+export const CARRY_FROM_DAYS = 3;
+
+/**
+ * How the statistics of `date` find the current items and holdings (see above), and whether the
+ * state is written for the next day.
+ */
+async function carryMode(db: Db, date: string, fromDays: number): Promise<{ mode: CarryMode; write: boolean }> {
+  const before = await historyBefore(db, date);
+  let valid = true;
+  for (const t of [CARRY_AS_OF, 'carry_holdings', ...CARRIED.map((c) => c.table)]) if (!(await tableExists(db, t))) valid = false;
+  if (valid) {
+    const asOf = await db.all(`SELECT strftime(max(as_of), '%Y-%m-%d') AS a, count(*)::INTEGER AS n FROM ${CARRY_AS_OF}`);
+    valid = before.latest !== null && Number(asOf[0]?.n) === 1 && asOf[0]?.a === before.latest;
+  }
+  return valid ? { mode: 'incremental', write: true } : { mode: 'full', write: before.days >= fromDays };
 }
 
 /** The carried state as of the day being published (inside its transaction, before the orphans read it). */
@@ -590,13 +605,13 @@ function checkDateArg(fn: string, date: string): void {
  * only, and these read every list, order and waybill of the day. computeStatistics with
  * `prepared` (the same date) then uses them.
  */
-export async function prepareStatistics(db: Db, date: string, o: { reference: Reference }): Promise<void> {
+export async function prepareStatistics(db: Db, date: string, o: { reference: Reference; carryFromDays?: number }): Promise<void> {
   checkDateArg('prepareStatistics', date);
   const d = `DATE ${lit(date)}`;
   await loadInputs(db, d, o, true);
-  const mode = await carryMode(db, date);
+  const { mode, write } = await carryMode(db, date, o.carryFromDays ?? CARRY_FROM_DAYS);
   await dayLists(db, d, true, mode);
-  await db.run(`CREATE OR REPLACE TEMP TABLE st_carry AS SELECT ${lit(mode)} AS mode, ${d} AS day`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE st_carry AS SELECT ${lit(mode)} AS mode, ${write} AS write, ${d} AS day`);
 }
 
 /**
@@ -624,10 +639,10 @@ export async function computeStatistics(
   let carried = false;
   if (prepared) {
     // the carried state as of the day (its orphans are counted from it when carried)
-    const carry = await db.all(`SELECT mode FROM st_carry WHERE day = ${d}`);
+    const carry = await db.all(`SELECT mode, write FROM st_carry WHERE day = ${d}`);
     const mode = carry[0]?.mode;
     if (mode !== 'full' && mode !== 'incremental') throw new Error(`computeStatistics: the inputs prepared for ${date} are missing`);
-    await writeCarry(db, d, mode);
+    if (carry[0]?.write === true) await writeCarry(db, d, mode);
     carried = mode === 'incremental';
   }
   await computeInto(db, date, runId, o.policy, (x) => x, decided, prepared, carried);
