@@ -87,17 +87,16 @@ after(() => {
 });
 
 /**
- * A day through `declmatch run`'s steps; returns how its statistics found the current items (and,
- * with `carryFromDays` given, whether they wrote the state). Unless said, the state is written from
- * the first day, so that every day after it can carry.
+ * A day through `declmatch run`'s steps; returns how its statistics found the current items
+ * ('whole', 'whole-state': from the whole history, the state written whole; 'carried'). Unless
+ * said, the state is written from the first day, so that every day after it can carry.
  */
 async function runDay(db: Db, date: string, fail = false, carryFromDays = 0): Promise<string> {
   await ingestDay(join(out, date), db, { threads: 2 });
   const o = { date, runId: `run-${date}`, policy, reference };
   const d = await prepareDay(db, o);
   await prepareStatistics(db, date, { reference, carryFromDays });
-  const st = (await db.all('SELECT mode, write FROM st_carry'))[0];
-  const mode = carryFromDays === 0 ? String(st?.mode) : `${String(st?.mode)}${st?.write === true ? '+write' : ''}`;
+  const mode = String((await db.all('SELECT items FROM st_carry'))[0]?.items);
   const publish = db.transaction(async () => {
     await writeDay(db, o, d.stages);
     await computeStatistics(db, date, o.runId, { reference, policy, decided: date, prepared: date });
@@ -156,30 +155,30 @@ async function carriedIsWhole(): Promise<string> {
 test('the statistics a run makes from the carried state are those of the whole history, whatever the order of the runs', async () => {
   const [d1, d2, d3, d4, d5, d6, d7] = DAYS as unknown as [string, string, string, string, string, string, string];
 
-  assert.equal(await runDay(a, d1), 'full', 'a first day: nothing carried');
-  assert.equal(await runDay(a, d2), 'incremental');
-  assert.equal(await runDay(a, d3), 'incremental');
+  assert.equal(await runDay(a, d1), 'whole-state', 'a first day: nothing carried');
+  assert.equal(await runDay(a, d2), 'carried');
+  assert.equal(await runDay(a, d3), 'carried');
   await sameStats([d1, d2, d3]);
   assert.equal(await carriedIsWhole(), d3);
 
   // a rerun of an earlier day: from the whole history as of that day, and the state with it
-  assert.equal(await runDay(a, d2), 'full', 'a rerun');
+  assert.equal(await runDay(a, d2), 'whole-state', 'a rerun');
   assert.equal(await carriedIsWhole(), d2);
   // the next recorded day again: carried from the rerun's state
-  assert.equal(await runDay(a, d3), 'incremental');
+  assert.equal(await runDay(a, d3), 'carried');
   assert.equal(await carriedIsWhole(), d3);
   await sameStats([d2, d3]);
 
   // a day published another way (decideDay without prepareStatistics) leaves no state to carry
   await wholeDay(a, d4);
   assert.equal((await a.all(`SELECT count(*)::INTEGER AS n FROM duckdb_tables() WHERE table_name = 'carry_as_of'`))[0]?.n, 0);
-  assert.equal(await runDay(a, d5), 'full', 'after a day published without carrying');
-  assert.equal(await runDay(a, d6), 'incremental');
+  assert.equal(await runDay(a, d5), 'whole-state', 'after a day published without carrying');
+  assert.equal(await runDay(a, d6), 'carried');
 
   // a run that rolls back leaves the state as it was
-  assert.equal(await runDay(a, d7, true), 'incremental');
+  assert.equal(await runDay(a, d7, true), 'carried');
   assert.equal(await carriedIsWhole(), d6);
-  assert.equal(await runDay(a, d7), 'incremental');
+  assert.equal(await runDay(a, d7), 'carried');
   assert.equal(await carriedIsWhole(), d7);
   await sameStats(DAYS);
 
@@ -200,6 +199,6 @@ test('the state is first written once the history before the day has CARRY_FROM_
   assert.equal(CARRY_FROM_DAYS, 3);
   const modes: string[] = [];
   for (const date of DAYS.slice(0, 5)) modes.push(await runDay(c, date, false, CARRY_FROM_DAYS));
-  assert.deepEqual(modes, ['full', 'full', 'full', 'full+write', 'incremental+write']);
+  assert.deepEqual(modes, ['whole', 'whole', 'whole', 'whole-state', 'carried']);
   await sameStats(DAYS.slice(0, 5), c);
 });

@@ -291,12 +291,12 @@ async function loadInputs(db: Db, d: string, o: { reference: Reference }, decide
  * `decided`, decideDay of this very day has just run in this connection: the current versions of
  * the lists it decided (temp table w_lists) are read instead of being ranked again.
  */
-async function dayLists(db: Db, d: string, decided: boolean, mode: CarryMode = 'full'): Promise<void> {
+async function dayLists(db: Db, d: string, decided: boolean, items: Items = 'whole'): Promise<void> {
   const today = dayRows(d, decided);
   // the orders and waybills held at the end of the day, and the current ones (for the orphans and
   // the latency; see the carried state below)
-  if (mode === 'full') await heldWhole(db, d, today);
-  await currentItems(db, d, today, mode);
+  if (items !== 'carried') await heldWhole(db, d, today, items === 'whole-state');
+  await currentItems(db, d, today, items);
   // the list version the matcher decided: latest non-draft version up to the day. w_lists holds it
   // for the lists decided today, but those whose winner is a valid delete; those few, and the lists
   // cancelled today (the only ones of the day's decisions not decided from w_lists), are ranked here.
@@ -342,10 +342,11 @@ async function dayLists(db: Db, d: string, decided: boolean, mode: CarryMode = '
  * day's decisions, and by the last decision of each list not decided on the day (those are all
  * on earlier days).
  */
-async function heldWhole(db: Db, d: string, today: string): Promise<void> {
+async function heldWhole(db: Db, d: string, today: string, keys: boolean): Promise<void> {
+  const cols = `${keys ? 'agent_code, cop_no, ' : ''}held_order, held_waybill`;
   await db.run(`CREATE OR REPLACE TEMP TABLE st_held AS
-    SELECT agent_code, cop_no, held_order, held_waybill FROM ${today} x
-    UNION ALL SELECT agent_code, cop_no, held_order, held_waybill FROM (
+    SELECT ${cols} FROM ${today} x
+    UNION ALL SELECT ${cols} FROM (
       SELECT x.agent_code, x.cop_no, x.held_order, x.held_waybill, row_number() OVER (PARTITION BY x.agent_code, x.cop_no ORDER BY x.business_date DESC) AS rn
       FROM decisions x WHERE x.business_date < ${d} AND NOT EXISTS (SELECT 1 FROM ${today} y WHERE y.agent_code = x.agent_code AND y.cop_no = x.cop_no)) WHERE rn = 1`);
 }
@@ -373,6 +374,14 @@ async function heldWhole(db: Db, d: string, today: string): Promise<void> {
 
 type CarryMode = 'full' | 'incremental';
 
+/**
+ * Where a day's statistics find the current orders and waybills: 'whole', ranked from the whole
+ * history, the orphans joined with st_held (no state written); 'whole-state', likewise but with
+ * every winning version, deletes included, flagged `held` (st_new_<…>), as the state is written
+ * whole; 'carried', from the state of the day before.
+ */
+type Items = 'whole' | 'whole-state' | 'carried';
+
 const CARRIED = [
   { table: 'carry_orders', hist: 'orders', key: ['ebp_code', 'ebc_code', 'order_no'], lines: 'order_lines', heldCol: 'held_order' },
   { table: 'carry_waybills', hist: 'waybills', key: ['logistics_code', 'logistics_no'], lines: undefined, heldCol: 'held_waybill' },
@@ -382,19 +391,23 @@ const CARRIED = [
 const heldKey = (key: readonly string[]) => key.join(` || '|' || `);
 
 /**
- * The current orders and waybills. 'full' (from the whole history): st_new_<orders|waybills>, every
- * winning version (deletes included) with `k` and `held` (by st_held), and st_w_<…> the current
- * ones. 'incremental': st_new_<…>, the winning versions of the keys with a version today,
+ * The current orders and waybills: st_w_<orders|waybills>, the current ones ('whole'); for
+ * 'whole-state' also st_new_<…>, every winning version (deletes included) with `k` and `held` (by
+ * st_held). 'carried': st_new_<…>, the winning versions of the keys with a version today,
  * ranked against the carried ones (`held` as carried); st_flag_<…>, the keys whose `held` the day
  * changes, with their new value; st_w_<…>, the current items of the keys the day's lists name.
  */
-async function currentItems(db: Db, d: string, today: string, mode: CarryMode): Promise<void> {
+async function currentItems(db: Db, d: string, today: string, items: Items): Promise<void> {
   for (const c of CARRIED) {
     const key = c.key.join(', ');
+    if (items === 'whole') {
+      await db.run(`CREATE OR REPLACE TEMP TABLE st_w_${c.hist} AS ${winnersSql(d, c.hist, c.key, c.lines, `${c.key.map((k) => `h.${k}`).join(', ')}, h.app_time`)}`);
+      continue;
+    }
     const cols = `${c.key.map((k) => `h.${k}`).join(', ')}, h.app_time, h.business_date`;
     const fresh = `st_new_${c.hist}`;
     const out = `${key}, app_time, business_date, app_type, ${heldKey(c.key)} AS k`;
-    if (mode === 'full') {
+    if (items === 'whole-state') {
       await db.run(`CREATE OR REPLACE TEMP TABLE ${fresh} AS SELECT ${out},
           coalesce(${heldKey(c.key)} IN (SELECT ${c.heldCol} FROM st_held WHERE ${c.heldCol} IS NOT NULL), false) AS held
         FROM (${winnersSql(d, c.hist, c.key, c.lines, cols, undefined, true)})`);
@@ -437,7 +450,7 @@ export const CARRY_FROM_DAYS = 3;
  * How the statistics of `date` find the current items and holdings (see above), and whether the
  * state is written for the next day.
  */
-async function carryMode(db: Db, date: string, fromDays: number): Promise<{ mode: CarryMode; write: boolean }> {
+async function carryMode(db: Db, date: string, fromDays: number): Promise<Items> {
   const before = await historyBefore(db, date);
   let valid = true;
   for (const t of [CARRY_AS_OF, 'carry_holdings', ...CARRIED.map((c) => c.table)]) if (!(await tableExists(db, t))) valid = false;
@@ -445,7 +458,7 @@ async function carryMode(db: Db, date: string, fromDays: number): Promise<{ mode
     const asOf = await db.all(`SELECT strftime(max(as_of), '%Y-%m-%d') AS a, count(*)::INTEGER AS n FROM ${CARRY_AS_OF}`);
     valid = before.latest !== null && Number(asOf[0]?.n) === 1 && asOf[0]?.a === before.latest;
   }
-  return valid ? { mode: 'incremental', write: true } : { mode: 'full', write: before.days >= fromDays };
+  return valid ? 'carried' : before.days >= fromDays ? 'whole-state' : 'whole';
 }
 
 /** The carried state as of the day being published (inside its transaction, before the orphans read it). */
@@ -472,7 +485,7 @@ const mix = `count(*) FILTER (WHERE decision = 'RELEASE'), count(*) FILTER (WHER
   count(*) FILTER (WHERE decision = 'REJECT'), count(*) FILTER (WHERE decision = 'PENDING'), count(*) FILTER (WHERE decision = 'CANCELLED')`;
 
 /** Writes every table but stats_change for the day into `t(table)` (the real tables, or temp copies). */
-async function computeInto(db: Db, date: string, runId: string, policy: Policy, t: (x: StatsTable) => string, decided = false, prepared = false, carried = false): Promise<void> {
+async function computeInto(db: Db, date: string, runId: string, policy: Policy, t: (x: StatsTable) => string, decided = false, prepared = false, items: Items = 'whole'): Promise<void> {
   const d = `DATE ${lit(date)}`;
   const head = `${d}, ${lit(runId)}`;
   // end of the business day, as epoch seconds of the wall-clock time (timestamps are CST without zone)
@@ -519,18 +532,26 @@ async function computeInto(db: Db, date: string, runId: string, policy: Policy, 
     GROUP BY b.bucket, b.bucket_order ORDER BY b.bucket_order`);
 
   // orphans: current orders / waybills no list holds, past the grace period of the policy in force
-  // on their appTime date; every winning version with its `held` (st_new_<…>, or the carried ones)
+  // on their appTime date: the current ones (st_w_<…>) joined with what is held (st_held), or every
+  // winning version with its `held` (st_new_<…>, or the carried state)
   // graceDays of the version in force on a date (policyFor); before the first version, the first one's
   const grace = (col: string) => inForceSql(policy, col, (v) => String(v.graceDays));
   for (const c of CARRIED) {
+    const x =
+      items === 'whole'
+        ? `WITH c AS (SELECT ${heldKey(c.key)} AS k, app_time FROM st_w_${c.hist}),
+      h AS (SELECT DISTINCT ${c.heldCol} AS k FROM st_held WHERE ${c.heldCol} IS NOT NULL),
+      x AS (SELECT c.app_time, h.k IS NOT NULL AS held FROM c LEFT JOIN h ON h.k = c.k)`
+        : `WITH x AS (SELECT app_time, held FROM ${items === 'carried' ? c.table : `st_new_${c.hist}`} WHERE app_type <> '3')`;
     await db.run(`INSERT INTO ${t('stats_orphans')}
-      WITH x AS (SELECT app_time, held, ${end} - epoch(app_time)::BIGINT AS age, ${grace('app_time')} AS grace_days FROM ${carried ? c.table : `st_new_${c.hist}`} WHERE app_type <> '3'),
-      y AS (SELECT *, NOT held AND age >= grace_days * 86400 AS orphan FROM x)
+      ${x},
+      y AS (SELECT *, ${end} - epoch(app_time)::BIGINT AS age, ${grace('app_time')} AS grace_days FROM x),
+      z AS (SELECT *, NOT held AND age >= grace_days * 86400 AS orphan FROM y)
       SELECT ${head}, ${lit(c.hist.slice(0, -1))}, count(*), count(*) FILTER (WHERE held), count(*) FILTER (WHERE NOT held), count(*) FILTER (WHERE orphan),
         min(app_time) FILTER (WHERE orphan),
         count(*) FILTER (WHERE orphan AND age < 7 * 86400), count(*) FILTER (WHERE orphan AND age >= 7 * 86400 AND age < 30 * 86400),
         count(*) FILTER (WHERE orphan AND age >= 30 * 86400 AND age < 180 * 86400), count(*) FILTER (WHERE orphan AND age >= 180 * 86400)
-      FROM y`);
+      FROM z`);
   }
 
   for (const [cp, found, at] of [
@@ -609,9 +630,9 @@ export async function prepareStatistics(db: Db, date: string, o: { reference: Re
   checkDateArg('prepareStatistics', date);
   const d = `DATE ${lit(date)}`;
   await loadInputs(db, d, o, true);
-  const { mode, write } = await carryMode(db, date, o.carryFromDays ?? CARRY_FROM_DAYS);
-  await dayLists(db, d, true, mode);
-  await db.run(`CREATE OR REPLACE TEMP TABLE st_carry AS SELECT ${lit(mode)} AS mode, ${write} AS write, ${d} AS day`);
+  const items = await carryMode(db, date, o.carryFromDays ?? CARRY_FROM_DAYS);
+  await dayLists(db, d, true, items);
+  await db.run(`CREATE OR REPLACE TEMP TABLE st_carry AS SELECT ${lit(items)} AS items, ${d} AS day`);
 }
 
 /**
@@ -636,16 +657,16 @@ export async function computeStatistics(
   const prepared = o.prepared === date;
   const decided = prepared || o.decided === date;
   if (!prepared) await loadInputs(db, d, o, decided);
-  let carried = false;
+  let items: Items = 'whole';
   if (prepared) {
     // the carried state as of the day (its orphans are counted from it when carried)
-    const carry = await db.all(`SELECT mode, write FROM st_carry WHERE day = ${d}`);
-    const mode = carry[0]?.mode;
-    if (mode !== 'full' && mode !== 'incremental') throw new Error(`computeStatistics: the inputs prepared for ${date} are missing`);
-    if (carry[0]?.write === true) await writeCarry(db, d, mode);
-    carried = mode === 'incremental';
+    const carry = await db.all(`SELECT items FROM st_carry WHERE day = ${d}`);
+    const i = carry[0]?.items;
+    if (i !== 'whole' && i !== 'whole-state' && i !== 'carried') throw new Error(`computeStatistics: the inputs prepared for ${date} are missing`);
+    items = i;
+    if (items !== 'whole') await writeCarry(db, d, items === 'carried' ? 'incremental' : 'full');
   }
-  await computeInto(db, date, runId, o.policy, (x) => x, decided, prepared, carried);
+  await computeInto(db, date, runId, o.policy, (x) => x, decided, prepared, items);
 
   // change against the previous business day present in decisions
   const prev = await db.all(`SELECT strftime(max(business_date), '%Y-%m-%d') AS p FROM decisions WHERE business_date < ${d}`);
