@@ -372,8 +372,6 @@ async function heldWhole(db: Db, d: string, today: string, keys: boolean): Promi
 // they are computed from the whole history, and written again whole once the history before the
 // day has CARRY_FROM_DAYS days.
 
-type CarryMode = 'full' | 'incremental';
-
 /**
  * Where a day's statistics find the current orders and waybills: 'whole', ranked from the whole
  * history, the orphans joined with st_held (no state written); 'whole-state', likewise but with
@@ -446,10 +444,7 @@ async function currentItems(db: Db, d: string, today: string, items: Items): Pro
  */
 export const CARRY_FROM_DAYS = 3;
 
-/**
- * How the statistics of `date` find the current items and holdings (see above), and whether the
- * state is written for the next day.
- */
+/** How the statistics of `date` find the current items and holdings (see Items). */
 async function carryMode(db: Db, date: string, fromDays: number): Promise<Items> {
   const before = await historyBefore(db, date);
   let valid = true;
@@ -461,11 +456,14 @@ async function carryMode(db: Db, date: string, fromDays: number): Promise<Items>
   return valid ? 'carried' : before.days >= fromDays ? 'whole-state' : 'whole';
 }
 
-/** The carried state as of the day being published (inside its transaction, before the orphans read it). */
-async function writeCarry(db: Db, d: string, mode: CarryMode): Promise<void> {
+/**
+ * The carried state as of the day being published, written whole or changed where the day changed
+ * it (inside its transaction, before the orphans read it).
+ */
+async function writeCarry(db: Db, d: string, items: 'whole-state' | 'carried'): Promise<void> {
   const today = dayRows(d, true);
   const holds = `held_order IS NOT NULL OR held_waybill IS NOT NULL`;
-  if (mode === 'full') {
+  if (items === 'whole-state') {
     for (const c of CARRIED) await db.run(`CREATE OR REPLACE TABLE ${c.table} AS SELECT * FROM st_new_${c.hist}`);
     await db.run(`CREATE OR REPLACE TABLE carry_holdings AS SELECT * FROM st_held WHERE ${holds}`);
   } else {
@@ -664,7 +662,7 @@ export async function computeStatistics(
     const i = carry[0]?.items;
     if (i !== 'whole' && i !== 'whole-state' && i !== 'carried') throw new Error(`computeStatistics: the inputs prepared for ${date} are missing`);
     items = i;
-    if (items !== 'whole') await writeCarry(db, d, items === 'carried' ? 'incremental' : 'full');
+    if (items !== 'whole') await writeCarry(db, d, items);
   }
   await computeInto(db, date, runId, o.policy, (x) => x, decided, prepared, items);
 
