@@ -78,15 +78,19 @@ export function historyDayTable(table: string, date: string): string {
  */
 export const CARRY_AS_OF = 'carry_as_of';
 
+/** The days (YYYY-MM-DD, in order) that `hist_<table>` holds a table of (historyDayTable). */
+async function historyDays(db: Db, table: string): Promise<string[]> {
+  const days = await db.all(`SELECT table_name AS t FROM duckdb_tables() WHERE NOT temporary AND regexp_matches(table_name, '^hist_${table}__[0-9]{8}$') ORDER BY table_name`);
+  return days.map((d) => {
+    const ymd = String(d.t).slice(-8);
+    return `${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6)}`;
+  });
+}
+
 /** The days recorded in the history before `date` (YYYY-MM-DD): how many, and the latest (or null). */
 export async function historyBefore(db: Db, date: string): Promise<{ days: number; latest: string | null }> {
-  const r = await db.all(`SELECT max(table_name) AS t, count(*)::INTEGER AS n FROM duckdb_tables()
-    WHERE NOT temporary AND regexp_matches(table_name, '^hist_orders__[0-9]{8}$') AND table_name < ${lit(historyDayTable('orders', date))}`);
-  const t = r[0]?.t;
-  const days = Number(r[0]?.n ?? 0);
-  if (t === null || t === undefined) return { days, latest: null };
-  const ymd = String(t).slice(-8);
-  return { days, latest: `${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6)}` };
+  const before = (await historyDays(db, 'orders')).filter((d) => d < date);
+  return { days: before.length, latest: before.at(-1) ?? null };
 }
 
 async function appendHistory(db: Db, date: string): Promise<void> {
@@ -101,14 +105,9 @@ async function appendHistory(db: Db, date: string): Promise<void> {
 
 /** The SELECTs of `hist_<table>`: one per recorded day, except `except` (a date). */
 async function historyParts(db: Db, table: string, except?: string): Promise<string[]> {
-  const days = await db.all(`SELECT table_name AS t FROM duckdb_tables() WHERE NOT temporary AND regexp_matches(table_name, '^hist_${table}__[0-9]{8}$') ORDER BY table_name`);
-  return days
-    .map((d) => String(d.t))
-    .filter((t) => t !== (except === undefined ? undefined : historyDayTable(table, except)))
-    .map((t) => {
-      const ymd = t.slice(-8);
-      return `SELECT DATE '${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6)}' AS business_date, * FROM ${t}`;
-    });
+  return (await historyDays(db, table))
+    .filter((d) => d !== except)
+    .map((d) => `SELECT DATE ${lit(d)} AS business_date, * FROM ${historyDayTable(table, d)}`);
 }
 
 /** `hist_<table>`: UNION ALL BY NAME of the per-day tables (a column added by a later spec is NULL before). */

@@ -406,9 +406,8 @@ async function currentItems(db: Db, d: string, today: string, items: Items): Pro
     const fresh = `st_new_${c.hist}`;
     const out = `${key}, app_time, business_date, app_type, ${heldKey(c.key)} AS k`;
     if (items === 'whole-state') {
-      await db.run(`CREATE OR REPLACE TEMP TABLE ${fresh} AS SELECT ${out},
-          coalesce(${heldKey(c.key)} IN (SELECT ${c.heldCol} FROM st_held WHERE ${c.heldCol} IS NOT NULL), false) AS held
-        FROM (${winnersSql(d, c.hist, c.key, c.lines, cols, undefined, true)})`);
+      await db.run(`CREATE OR REPLACE TEMP TABLE ${fresh} AS SELECT *, coalesce(k IN (SELECT ${c.heldCol} FROM st_held WHERE ${c.heldCol} IS NOT NULL), false) AS held
+        FROM (SELECT ${out} FROM (${winnersSql(d, c.hist, c.key, c.lines, cols, undefined, true)}))`);
       await db.run(`CREATE OR REPLACE TEMP TABLE st_w_${c.hist} AS SELECT ${key}, app_time FROM ${fresh} WHERE app_type <> '3'`);
       continue;
     }
