@@ -86,6 +86,16 @@ export function groupTasks(tasks: readonly ParseTask[], groupBytes: number, grou
 /** How long the parts a finished worker announced may take to arrive (they were sent before its result). */
 const PARTS_GRACE_MS = 60_000;
 
+/**
+ * The workers' young generation (V8's new space, two semi-spaces: 192 MB gives 64 MB semi-spaces
+ * against the default 16 MB). Parsing allocates a string per field and an array per row, nearly
+ * all dead by the next batch: with larger semi-spaces fewer of them survive a scavenge to be
+ * copied. Measured: half of a 100,000-list XML day parsed on one thread 3.94 → 3.68 s; `declmatch
+ * ingest` of the 1,000,000-list XML day 88.2 → 83.0 / 83.5 s (CPU 145 → 137 / 132 s), peak RSS
+ * 2.08 → 2.33 GB (2 cores).
+ */
+const WORKER_YOUNG_MB = 192;
+
 // a CommonJS entry that imports workers/parse.js (see workers/entry.cts for why)
 const WORKER = new URL('../../workers/entry.cjs', import.meta.url);
 
@@ -96,7 +106,7 @@ export async function runPool(tasks: readonly ParseTask[], o: PoolOptions): Prom
     maxThreads: o.threads,
     idleTimeout: 1000,
     maxQueue: o.threads * 2,
-    resourceLimits: { maxOldGenerationSizeMb: o.workerHeapMb },
+    resourceLimits: { maxOldGenerationSizeMb: o.workerHeapMb, maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
   });
   let consecutive = 0;
   let next = 0;
