@@ -44,6 +44,10 @@ describe('the smoke scope', () => {
       'run.xml.peak-rss',
       'run.xml.x-floor',
       'run.parquet.wall',
+      'run.night-3.wall',
+      'run.night-3.stage.decide',
+      'run.nightly.x-first',
+      'run.nightly.decide.x-first',
       'machine.noise',
     ])
       assert.ok(names.has(want), `no ${want} among ${[...names].join(', ')}`);

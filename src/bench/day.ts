@@ -13,6 +13,7 @@
  *   parse.<parser>.per-core, ref.*.per-core, parse.fast.x-fxp       on the sample
  *   decide, decide.<step>                                           decideDay alone
  *   run.parquet-<n>.wall, run.parquet.x-<n>                         a smaller day to compare with
+ *   run.night-<i>.*, run.nightly.x-first, run.nightly.decide.x-first  Parquet days run in turn into one database
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,6 +44,11 @@ export interface DayConfig {
   compareParquet?: number;
   /** how long one run may take before it is stopped (s) */
   timeoutSeconds?: number;
+  /**
+   * Parquet days run in turn into one database, as an operator runs them night after night: each
+   * run has one more day of history than the one before (`nightlyBenchmarks`).
+   */
+  nightly?: number;
 }
 
 interface RunOutcome {
@@ -58,13 +64,16 @@ interface RunOutcome {
 
 let runCounter = 0;
 
-/** `declmatch run <day> --db <fresh file> --threads <n> --json` in a child process. */
-async function declmatchRun(ctx: Ctx, day: string, threads: number, memoryLimit: string | undefined, timeoutSeconds?: number): Promise<RunOutcome> {
+/**
+ * `declmatch run <day> --db <fresh file> --threads <n> --json` in a child process; with `keep`,
+ * into that database, which is kept (the nightly runs).
+ */
+async function declmatchRun(ctx: Ctx, day: string, threads: number, memoryLimit: string | undefined, timeoutSeconds?: number, keep?: string): Promise<RunOutcome> {
   const n = ++runCounter;
-  const db = join(ctx.work, `run-${n}.duckdb`);
+  const db = keep ?? join(ctx.work, `run-${n}.duckdb`);
   const resultFile = join(ctx.work, `run-${n}.json`);
   const clean = () => {
-    for (const f of [db, `${db}.wal`, `${db}.tmp`, resultFile]) rmSync(f, { recursive: true, force: true });
+    for (const f of keep ? [resultFile] : [db, `${db}.wal`, `${db}.tmp`, resultFile]) rmSync(f, { recursive: true, force: true });
   };
   clean();
   try {
@@ -204,6 +213,8 @@ export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, cache: string): Pr
     if (Number.isFinite(w) && Number.isFinite(parquetWall)) rec.add(`run.parquet.x-${shortCount(cfg.compareParquet)}`, parquetWall / w, 'x', 'lower', { samples: 1, rme: 0 }, { detail: { seconds: parquetWall, comparedSeconds: w, lists: cfg.lists, comparedLists: cfg.compareParquet } });
   }
 
+  if (cfg.nightly) await nightlyBenchmarks(ctx, cfg, cfg.nightly, cache);
+
   if (cfg.decide) {
     const day = (parquetSet ?? xmlSet)!.days[0]!;
     log('decideDay alone on the staged day…');
@@ -217,6 +228,38 @@ export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, cache: string): Pr
       if (name === 'decide') for (const s of d.stages) rec.seconds(s.stage, fromSamples([s.seconds * 1000]), { ratioTo: floor(s.seconds) });
     });
   }
+}
+
+/**
+ * The nightly runs: `cfg.nightly` Parquet days of `cfg.lists` lists run in turn into one database,
+ * each as `run.night-<i>.*`. What grows from the first night to the last is what an operator sees
+ * get slower as the history grows: `run.nightly.x-first` (the last night's wall time over the
+ * first's) and `run.nightly.decide.x-first` (the same for the decide stage). A night that fails
+ * ends the series: the nights after it would not have the history they are meant to have.
+ */
+async function nightlyBenchmarks(ctx: Ctx, cfg: DayConfig, nights: number, cache: string): Promise<void> {
+  const set = await daySet(cache, cfg.lists, 'parquet', nights, ctx.log);
+  const db = join(ctx.work, 'nightly.duckdb');
+  const decideOf = (r: RunOutcome) => r.stages.filter((s) => s.stage.split('.')[0] === 'decide').reduce((a, s) => a + s.seconds, 0);
+  const ok: RunOutcome[] = [];
+  try {
+    for (const [i, day] of set.days.entries()) {
+      ctx.log(`declmatch run, night ${i + 1} of ${nights}: Parquet day of ${cfg.lists.toLocaleString('en-US')} lists with ${i} day(s) of history…`);
+      const label = `night-${i + 1}`;
+      const r = await safely(ctx, `run.${label}.wall`, () => declmatchRun(ctx, day, ctx.threads, cfg.memoryLimit, cfg.timeoutSeconds, db));
+      if (!r || !Number.isFinite(recordRun(ctx, label, r, {}, { lists: cfg.lists, threads: ctx.threads, historyDays: i }))) break;
+      ok.push(r);
+    }
+  } finally {
+    for (const f of [db, `${db}.wal`, `${db}.tmp`]) rmSync(f, { recursive: true, force: true });
+  }
+  if (ok.length !== nights) return;
+  const first = ok[0]!;
+  const last = ok[nights - 1]!;
+  const detail = { nights, lists: cfg.lists, firstSeconds: round(first.seconds), lastSeconds: round(last.seconds) };
+  ctx.rec.add('run.nightly.x-first', last.seconds / first.seconds, 'x', 'lower', { samples: 1, rme: 0 }, { detail });
+  const d0 = decideOf(first);
+  if (d0 > 0) ctx.rec.add('run.nightly.decide.x-first', decideOf(last) / d0, 'x', 'lower', { samples: 1, rme: 0 }, { detail: { nights, firstSeconds: round(d0), lastSeconds: round(decideOf(last)) } });
 }
 
 export function shortCount(n: number): string {

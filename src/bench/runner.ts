@@ -29,7 +29,7 @@ export const SCOPES: Readonly<Record<string, ScopeConfig>> = {
   smoke: {
     description: 'every benchmark once on a tiny day (300 lists): shows that the suite runs; no timing budgets (CI, tests)',
     hot: { lists: 300, typeMb: 0.25, mixedMb: 0.5, iterations: 2, time: 0, mesoIterations: 1, mesoWarmup: false },
-    day: { lists: 300, generatedDays: 2, xml: true, parquet: true, scaling: true, sampleMb: 0, iterations: 2, decide: true, timeoutSeconds: 120 },
+    day: { lists: 300, generatedDays: 2, xml: true, parquet: true, scaling: true, sampleMb: 0, iterations: 2, decide: true, timeoutSeconds: 120, nightly: 3 },
     record: false,
     probeIterations: 5,
   },
@@ -48,6 +48,12 @@ export const SCOPES: Readonly<Record<string, ScopeConfig>> = {
   day1m: {
     description: '`declmatch run` on a 1,000,000-list day, XML (all cores, 1 and 2 threads) and Parquet, decideDay alone, the references on the same files',
     day: { lists: 1_000_000, xml: true, parquet: true, scaling: true, sampleMb: 64, iterations: 3, decide: true, timeoutSeconds: 7200 },
+    record: true,
+    probeIterations: 20,
+  },
+  nightly: {
+    description: '`declmatch run` on eight 100,000-list Parquet days in turn into one database, as nights of an operator: how much slower the last night is than the first',
+    day: { lists: 100_000, xml: false, parquet: false, scaling: false, sampleMb: 0, iterations: 1, decide: false, nightly: 8, timeoutSeconds: 3600 },
     record: true,
     probeIterations: 20,
   },

@@ -651,7 +651,7 @@ export function buildProgram(): Command {
   program
     .command('bench')
     .description('run the benchmark suite, record the results in bench/results/ and check them against bench/budgets.json and the last recorded run (exit 2 on a miss or a regression)')
-    .addOption(new Option('--scope <scopes>', 'smoke (seconds, no budgets), hot (per hot path, ~5 min), day100k, day1m, day10m; comma-separated').default('hot'))
+    .addOption(new Option('--scope <scopes>', 'smoke (seconds, no budgets), hot (per hot path, ~5 min), day100k, day1m, day10m, nightly (eight 100,000-list days in turn); comma-separated').default('hot'))
     .option('--cache <dir>', 'where generated days are kept (default ~/.cache/declmatch-bench, or DECLMATCH_BENCH_CACHE)')
     .option('--threads <n>', 'threads for the runs (default: the machine’s cores)', intOption('--threads', 1, 256))
     .option('--no-record', 'do not write the results to bench/results/')
