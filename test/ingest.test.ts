@@ -13,7 +13,7 @@ import { openDatabase, type Db } from '../src/db/duck.js';
 import { generateDays } from '../src/generate/generator.js';
 import { discover } from '../src/ingest/discover.js';
 import { ingestDay, type IngestResult } from '../src/ingest/ingest.js';
-import { groupTasks } from '../src/ingest/pool.js';
+import { groupTasks, workerYoungMb } from '../src/ingest/pool.js';
 import type { ParseTask } from '../src/ingest/parse-file.js';
 import { parseCsv } from '../src/policy/csv.js';
 import { RECORD_SPECS } from '../src/spec/fields.js';
@@ -245,6 +245,10 @@ describe('threads and bad files', () => {
     assert.deepEqual(groupTasks(tasks, 0, 1000).map(names), tasks.map((x) => x.name), 'group size 0: every file alone');
     const many = Array.from({ length: 150 }, (_, i) => t(`m${i}`, 1));
     assert.deepEqual(groupTasks(many, 1e9, 1000).map((u) => (Array.isArray(u) ? u.length : 1)), [64, 64, 22], 'at most 64 files a group');
+  });
+
+  test('workerYoungMb: 192 MB of young generation per worker up to two, 384 MB in all beyond, never below V8 default of 48', () => {
+    assert.deepEqual([1, 2, 3, 4, 8, 16, 64].map(workerYoungMb), [192, 192, 128, 96, 48, 48, 48]);
   });
 
   test('after N worker failures in a row the ingest stops with an error', async () => {

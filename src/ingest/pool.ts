@@ -87,14 +87,20 @@ export function groupTasks(tasks: readonly ParseTask[], groupBytes: number, grou
 const PARTS_GRACE_MS = 60_000;
 
 /**
- * The workers' young generation (V8's new space, two semi-spaces: 192 MB gives 64 MB semi-spaces
- * against the default 16 MB). Parsing allocates a string per field and an array per row, nearly
- * all dead by the next batch: with larger semi-spaces fewer of them survive a scavenge to be
- * copied. Measured: half of a 100,000-list XML day parsed on one thread 3.94 → 3.68 s; `declmatch
- * ingest` of the 1,000,000-list XML day 88.2 → 83.0 / 83.5 s (CPU 145 → 137 / 132 s), peak RSS
- * 2.08 → 2.33 GB (2 cores).
+ * The workers' young generation (V8's new space: `maxYoungGenerationSizeMb` 192 gives two 64 MB
+ * semi-spaces, V8's default is 48 and 16 MB). Parsing allocates a string per field and an array per
+ * row, nearly all dead by the next batch: with larger semi-spaces fewer of them survive a scavenge
+ * to be copied. Measured: half of a 100,000-list XML day parsed on one thread 3.94 → 3.68 s
+ * (128 MB semi-spaces: no better); `declmatch ingest` of the 1,000,000-list XML day 88.2 → 83.0 /
+ * 83.5 s (CPU 145 → 137 / 132 s), peak RSS 2.08 → 2.33 GB (2 cores). All workers together get at
+ * most `WORKER_YOUNG_TOTAL_MB` (each at least V8's default): many threads get no more memory.
  */
-const WORKER_YOUNG_MB = 192;
+const WORKER_YOUNG_MAX_MB = 192;
+const WORKER_YOUNG_MIN_MB = 48;
+const WORKER_YOUNG_TOTAL_MB = 384;
+export function workerYoungMb(threads: number): number {
+  return Math.max(WORKER_YOUNG_MIN_MB, Math.min(WORKER_YOUNG_MAX_MB, Math.floor(WORKER_YOUNG_TOTAL_MB / Math.max(1, threads))));
+}
 
 // a CommonJS entry that imports workers/parse.js (see workers/entry.cts for why)
 const WORKER = new URL('../../workers/entry.cjs', import.meta.url);
@@ -106,7 +112,7 @@ export async function runPool(tasks: readonly ParseTask[], o: PoolOptions): Prom
     maxThreads: o.threads,
     idleTimeout: 1000,
     maxQueue: o.threads * 2,
-    resourceLimits: { maxOldGenerationSizeMb: o.workerHeapMb, maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
+    resourceLimits: { maxOldGenerationSizeMb: o.workerHeapMb, maxYoungGenerationSizeMb: workerYoungMb(o.threads) },
   });
   let consecutive = 0;
   let next = 0;
