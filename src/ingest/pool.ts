@@ -88,7 +88,7 @@ const PARTS_GRACE_MS = 60_000;
 
 /**
  * The workers' young generation (V8's new space: `maxYoungGenerationSizeMb` 192 gives two 64 MB
- * semi-spaces, V8's default is 48 and 16 MB). Parsing allocates a string per field and an array per
+ * semi-spaces; V8's default is 48, with 16 MB ones). Parsing allocates a string per field and an array per
  * row, nearly all dead by the next batch: with larger semi-spaces fewer of them survive a scavenge
  * to be copied. Measured: half of a 100,000-list XML day parsed on one thread 3.94 → 3.68 s
  * (128 MB semi-spaces: no better); `declmatch ingest` of the 1,000,000-list XML day 88.2 → 83.0 /
