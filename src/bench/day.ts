@@ -99,6 +99,16 @@ async function declmatchRun(ctx: Ctx, day: string, threads: number, memoryLimit:
   }
 }
 
+/** A run's seconds per top-level stage (`decide.settle` counts to `decide`). */
+function stageTotals(r: RunOutcome): Map<string, number> {
+  const top = new Map<string, number>();
+  for (const s of r.stages) {
+    const head = s.stage.split('.')[0]!;
+    top.set(head, (top.get(head) ?? 0) + s.seconds);
+  }
+  return top;
+}
+
 /** Records one run's figures under `run.<label>.*`; returns its wall seconds (NaN when it failed). */
 function recordRun(ctx: Ctx, label: string, r: RunOutcome, ratioTo: Ratios, detail: Record<string, number | string>): number {
   const one: Timed = { ms: r.seconds * 1000, samples: 1, rme: 0, ...(r.exitCode === 0 ? {} : { error: `declmatch run exited ${r.exitCode}` }) };
@@ -106,11 +116,7 @@ function recordRun(ctx: Ctx, label: string, r: RunOutcome, ratioTo: Ratios, deta
   ctx.rec.seconds(`run.${label}.wall`, one, { ratioTo, detail: { ...detail, inProcessSeconds: round(r.inProcessSeconds) } });
   ctx.rec.add(`run.${label}.cpu`, r.cpuSeconds, 's', 'lower', one, { detail: { note: 'CPU seconds of the whole process (all threads)' } });
   ctx.rec.add(`run.${label}.peak-rss`, r.peakRssMiB, 'MiB', 'lower', one.error ? one : { samples: 1, rme: 0 }, { detail });
-  const top = new Map<string, number>();
-  for (const s of r.stages) {
-    const head = s.stage.split('.')[0]!;
-    top.set(head, (top.get(head) ?? 0) + s.seconds);
-  }
+  const top = stageTotals(r);
   // a stage's ratios: the run's, scaled by the stage's share of the run (the references are for the same bytes)
   const scaled = (seconds: number): Ratios => Object.fromEntries(Object.entries(ratioTo).map(([k, v]) => [k, (v * seconds) / r.seconds]));
   for (const [stage, seconds] of top) ctx.rec.add(`run.${label}.stage.${stage}`, seconds, 's', 'lower', { samples: 1, rme: 0 }, { ratioTo: scaled(seconds) });
@@ -240,7 +246,7 @@ export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, cache: string): Pr
 async function nightlyBenchmarks(ctx: Ctx, cfg: DayConfig, nights: number, cache: string): Promise<void> {
   const set = await daySet(cache, cfg.lists, 'parquet', nights, ctx.log);
   const db = join(ctx.work, 'nightly.duckdb');
-  const decideOf = (r: RunOutcome) => r.stages.filter((s) => s.stage.split('.')[0] === 'decide').reduce((a, s) => a + s.seconds, 0);
+  const decideOf = (r: RunOutcome) => stageTotals(r).get('decide') ?? 0;
   const ok: RunOutcome[] = [];
   try {
     for (const [i, day] of set.days.entries()) {
