@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { allowedCpus } from '../src/bench/data.js';
 import { check, runBench, type BenchResult, type BenchRun, type Budget } from '../src/bench/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'declmatch-bench-test-'));
@@ -44,6 +45,8 @@ describe('the smoke scope', () => {
       'run.xml.peak-rss',
       'run.xml.x-floor',
       'run.parquet.wall',
+      'ref.store.day',
+      'run.parquet.x-store',
       'run.night-3.wall',
       'run.night-3.stage.decide',
       'run.nightly.x-first',
@@ -58,6 +61,10 @@ describe('the smoke scope', () => {
       assert.ok(r.samples >= 1 && r.rme >= 0 && r.noise >= r.rme, `${r.name}: samples ${r.samples}, rme ${r.rme}, noise ${r.noise}`);
       assert.ok(r.better === 'lower' || r.better === 'higher');
     }
+    if ((allowedCpus()?.length ?? 0) >= 2) for (const want of ['run.xml.1c.wall', 'run.xml.scaling-cores']) assert.ok(names.has(want), `no ${want}`);
+    const store = outcome.results.find((r) => r.name === 'ref.store.day');
+    assert.ok(Number(store?.detail?.rows) > 300, 'the store reference keeps every row of the Parquet day');
+    assert.ok(outcome.results.find((r) => r.name === 'run.parquet.wall')?.ratioTo?.store, 'the Parquet run is given against the store reference');
     const parse = outcome.results.find((r) => r.name === 'parse.fast.list');
     assert.ok(parse?.ratioTo?.floor && parse.ratioTo.fxp && parse.ratioTo.naive, 'a parse result is given as ratios to the three references');
   });

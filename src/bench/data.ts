@@ -4,7 +4,7 @@
  * set is generated in a child process (its memory is its own) into a `.partial` folder that is
  * renamed into place when complete, so an interrupted generation is never mistaken for data.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -69,10 +69,15 @@ export function folderBytes(dir: string): { files: number; bytes: number } {
 
 export const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
 
-/** Runs `child.js` with the arguments; resolves with its stdout, rejects on a non-zero exit. */
-export function runChild(args: readonly string[], heapMb = 1536, env: NodeJS.ProcessEnv = process.env, timeoutSeconds?: number): Promise<string> {
+/**
+ * Runs `child.js` with the arguments; resolves with its stdout, rejects on a non-zero exit. With
+ * `cpus`, the child runs on those CPUs only (`taskset -c`, see `allowedCpus`).
+ */
+export function runChild(args: readonly string[], heapMb = 1536, env: NodeJS.ProcessEnv = process.env, timeoutSeconds?: number, cpus?: readonly number[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, ...(timeoutSeconds ? { timeout: timeoutSeconds * 1000, killSignal: 'SIGKILL' as const } : {}) });
+    const node = [`--max-old-space-size=${heapMb}`, CHILD, ...args];
+    const [cmd, argv] = cpus ? ['taskset', ['-c', cpus.join(','), process.execPath, ...node]] : [process.execPath, node];
+    const p = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env, ...(timeoutSeconds ? { timeout: timeoutSeconds * 1000, killSignal: 'SIGKILL' as const } : {}) });
     let out = '';
     let err = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -83,4 +88,23 @@ export function runChild(args: readonly string[], heapMb = 1536, env: NodeJS.Pro
       else reject(new Error(`bench child ${args[0]} failed (${signal ?? `exit ${code}`}): ${err.trim().split('\n').slice(-5).join(' | ')}`));
     });
   });
+}
+
+/**
+ * The CPUs this process may run on (its affinity list, from `taskset -cp`), in order; null where
+ * `taskset` (util-linux) is missing or its answer cannot be read: then runs cannot be held to a
+ * number of cores.
+ */
+export function allowedCpus(): number[] | null {
+  const r = spawnSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' });
+  if (r.status !== 0 || typeof r.stdout !== 'string') return null;
+  const list = /:\s*([0-9,\-\s]+)$/.exec(r.stdout.trim())?.[1];
+  if (!list) return null;
+  const cpus: number[] = [];
+  for (const part of list.split(',')) {
+    const m = /^\s*(\d+)(?:-(\d+))?\s*$/.exec(part);
+    if (!m) return null;
+    for (let c = Number(m[1]); c <= Number(m[2] ?? m[1]); c++) cpus.push(c);
+  }
+  return cpus.length ? cpus : null;
 }

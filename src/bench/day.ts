@@ -7,8 +7,10 @@
  * day's bytes by their throughput).
  *
  *   run.<fmt>.wall / .cpu / .peak-rss / .exit / .stage.<stage>     fmt: xml, parquet
- *   run.xml.1t.wall, run.xml.2t.wall, run.xml.scaling-1to2          thread scaling
+ *   run.xml.1t.wall, run.xml.2t.wall, run.xml.scaling-1to2          thread scaling (--threads 1 and 2)
+ *   run.xml.1c.wall, run.xml.2c.wall, run.xml.scaling-cores         the same held to 1 and 2 CPUs (taskset)
  *   run.xml.x-floor                                                 the run's time / the floor's
+ *   ref.store.day, run.parquet.x-store                              storing the Parquet files whole in a DuckDB file, the run's time / that
  *   ref.floor.day(.1t)                                              the floor on every file
  *   parse.<parser>.per-core, ref.*.per-core, parse.fast.x-fxp       on the sample
  *   decide, decide.<step>                                           decideDay alone
@@ -18,10 +20,10 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDatabase } from '../db/duck.js';
-import { BENCH_DATE, daySet, folderBytes, runChild, type DaySet } from './data.js';
+import { allowedCpus, BENCH_DATE, daySet, folderBytes, runChild, type DaySet } from './data.js';
 import { fromSamples, round, timeIt, type Timed } from './measure.js';
 import { perCore, systematicSample, xmlFiles, type Ctx } from './hot.js';
-import { floorThreads, NaiveIngest } from './refs.js';
+import { floorThreads, NaiveIngest, storeDay } from './refs.js';
 import type { Ratios } from './types.js';
 
 export interface DayConfig {
@@ -68,7 +70,7 @@ let runCounter = 0;
  * `declmatch run <day> --db <fresh file> --threads <n> --json` in a child process; with `keep`,
  * into that database, which is kept (the nightly runs).
  */
-async function declmatchRun(ctx: Ctx, day: string, threads: number, memoryLimit: string | undefined, timeoutSeconds?: number, keep?: string): Promise<RunOutcome> {
+async function declmatchRun(ctx: Ctx, day: string, threads: number, memoryLimit: string | undefined, timeoutSeconds?: number, keep?: string, cpus?: readonly number[]): Promise<RunOutcome> {
   const n = ++runCounter;
   const db = keep ?? join(ctx.work, `run-${n}.duckdb`);
   const resultFile = join(ctx.work, `run-${n}.json`);
@@ -83,6 +85,7 @@ async function declmatchRun(ctx: Ctx, day: string, threads: number, memoryLimit:
       Number(process.env.DECLMATCH_HEAP_MB ?? 1536),
       process.env,
       timeoutSeconds,
+      cpus,
     );
     // end to end: from starting the process to its exit (the command's own time is in inProcessSeconds)
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -195,6 +198,25 @@ export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, cache: string): Pr
         w2 = r2 ? recordRun(ctx, 'xml.2t', r2, {}, { ...detail, threads: 2, lists: cfg.lists }) : NaN;
       }
       if (Number.isFinite(w1) && Number.isFinite(w2)) rec.add('run.xml.scaling-1to2', w1 / w2, 'x', 'higher', { samples: 1, rme: 0 }, { detail: { oneThreadSeconds: w1, twoThreadSeconds: w2 } });
+
+      // `--threads 1` sets the parse workers and DuckDB's threads, but the main thread still loads
+      // DuckDB beside the one worker on another core: the same runs held to one and to two CPUs
+      // say what a second core gives (the 2-thread run above is that run where it had two CPUs)
+      const cpus = allowedCpus();
+      if (cpus && cpus.length >= 2) {
+        log('declmatch run, XML, 1 thread held to 1 CPU…');
+        const c1 = await safely(ctx, 'run.xml.1c.wall', () => declmatchRun(ctx, day, 1, cfg.memoryLimit, cfg.timeoutSeconds, undefined, cpus.slice(0, 1)));
+        const wc1 = c1 ? recordRun(ctx, 'xml.1c', c1, ratiosFor(c1.seconds, floor1), { ...detail, threads: 1, cpus: 1, lists: cfg.lists }) : NaN;
+        let wc2 = cpus.length === 2 && threads === 2 ? wall : NaN;
+        if (!(cpus.length === 2 && threads === 2)) {
+          log('declmatch run, XML, 2 threads held to 2 CPUs…');
+          const c2 = await safely(ctx, 'run.xml.2c.wall', () => declmatchRun(ctx, day, 2, cfg.memoryLimit, cfg.timeoutSeconds, undefined, cpus.slice(0, 2)));
+          wc2 = c2 ? recordRun(ctx, 'xml.2c', c2, {}, { ...detail, threads: 2, cpus: 2, lists: cfg.lists }) : NaN;
+        }
+        if (Number.isFinite(wc1) && Number.isFinite(wc2)) {
+          rec.add('run.xml.scaling-cores', wc1 / wc2, 'x', 'higher', { samples: 1, rme: 0 }, { detail: { oneCpuSeconds: wc1, twoCpuSeconds: wc2 } });
+        }
+      }
     }
   }
 
@@ -207,7 +229,23 @@ export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, cache: string): Pr
     const day = parquetSet.days[0]!;
     log(`declmatch run, Parquet day of ${cfg.lists.toLocaleString('en-US')} lists, ${threads} thread(s)${cfg.memoryLimit ? `, DuckDB memory_limit ${cfg.memoryLimit}` : ''}…`);
     const r = await safely(ctx, 'run.parquet.wall', () => declmatchRun(ctx, day, threads, cfg.memoryLimit, cfg.timeoutSeconds));
-    if (r) parquetWall = recordRun(ctx, 'parquet', r, {}, { lists: cfg.lists, threads, mb: Math.round(folderBytes(day).bytes / 1e5) / 10, memoryLimit: cfg.memoryLimit ?? 'default' });
+    // the store reference on the same files, after the run (the page cache as warm for both), with
+    // the run's threads and DuckDB memory limit (`declmatch run` defaults to 3GB)
+    const memoryLimit = cfg.memoryLimit ?? '3GB';
+    const mb = Math.round(folderBytes(day).bytes / 1e5) / 10;
+    log('store reference: the Parquet files into a DuckDB file, nothing else…');
+    let rows = 0;
+    const t = await timeIt('store day', async () => void (rows = await storeDay(day, join(ctx.work, 'store.duckdb'), { threads, memoryLimit })), {
+      iterations: cfg.lists >= 5_000_000 ? 1 : 2,
+      warmup: false,
+    });
+    const store = rec.seconds('ref.store.day', t, { detail: { rows, mb, threads, memoryLimit } });
+    const storeSeconds = store.state === 'completed' ? store.value : NaN;
+    const toStore: Ratios = Number.isFinite(storeSeconds) && r ? { store: r.seconds / storeSeconds } : {};
+    if (r) parquetWall = recordRun(ctx, 'parquet', r, toStore, { lists: cfg.lists, threads, mb, memoryLimit: cfg.memoryLimit ?? 'default' });
+    if (Number.isFinite(parquetWall) && Number.isFinite(storeSeconds)) {
+      rec.add('run.parquet.x-store', parquetWall / storeSeconds, 'x', 'lower', { samples: 1, rme: store.rme }, { detail: { runSeconds: round(parquetWall), storeSeconds: round(storeSeconds), threads } });
+    }
   }
 
   if (cfg.compareParquet) {

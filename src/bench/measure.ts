@@ -123,7 +123,7 @@ export function round(x: number, digits = 4): number {
 
 function roundRatios(r: Ratios): Ratios {
   const out: Ratios = {};
-  for (const k of ['floor', 'fxp', 'naive'] as const) {
+  for (const k of Object.keys(r) as (keyof Ratios)[]) {
     const v = r[k];
     if (v !== undefined && Number.isFinite(v)) out[k] = round(v, 3);
   }

@@ -11,6 +11,11 @@
  *  - naive: a straightforward ingest of the same bytes: fast-xml-parser on whole files, the
  *    project's own validation (`entityRows`), and a DuckDB appender fed row by row, value by value,
  *    into plain tables. One thread.
+ *  - store (tabular days): keeping the day's files in a DuckDB database file, nothing else: one
+ *    `CREATE TABLE … AS SELECT * FROM read_parquet(…)` per file in one transaction, into a fresh
+ *    file, with the run's threads and memory limit (`storeDay`). No validation, no typing (the
+ *    columns stay as the files hold them), no deciding. A run must at least read its input and
+ *    keep it, so this is the least a Parquet day can take with DuckDB on the machine.
  */
 import { XMLParser } from 'fast-xml-parser';
 import { FXP_OPTIONS } from '../ingest/xml.js';
@@ -20,7 +25,9 @@ import {
   DuckDBTimestampValue,
   type DuckDBAppender,
 } from '@duckdb/node-api';
-import type { Db } from '../db/duck.js';
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { openDatabase, type Db } from '../db/duck.js';
 import { entityRows, type QuarantineRow } from '../ingest/records.js';
 import type { StagingRow } from '../ingest/batch.js';
 import { MESSAGE_ROOTS, RECORD_SPECS, recordSpec, type RecordSpec, type RecordTypeName } from '../spec/fields.js';
@@ -28,6 +35,37 @@ import { stagingColumns, stagingDDL, stagingTable, type Column } from '../spec/s
 import { inflate } from './floor.js';
 
 export { floorFiles, floorThreads, inflate, tokenise } from './floor.js';
+
+// ---- storing a tabular day --------------------------------------------------------------------------
+
+/**
+ * The store reference: every `.parquet` file of `day` into a fresh DuckDB database file `db` (one
+ * table per file, one transaction, then closed); the file and its WAL are removed afterwards.
+ * Returns the rows stored.
+ */
+export async function storeDay(day: string, db: string, opts: { threads: number; memoryLimit?: string }): Promise<number> {
+  const clean = () => {
+    for (const f of [db, `${db}.wal`, `${db}.tmp`]) rmSync(f, { recursive: true, force: true });
+  };
+  clean();
+  const files = readdirSync(day).filter((n) => n.endsWith('.parquet')).sort();
+  if (files.length === 0) throw new Error(`store reference: no Parquet file in ${day}`);
+  const conn = await openDatabase(db, { threads: opts.threads, ...(opts.memoryLimit ? { memoryLimit: opts.memoryLimit } : {}), tempDirectory: `${db}.tmp` });
+  let rows = 0;
+  try {
+    await conn.run('BEGIN TRANSACTION');
+    for (const [i, n] of files.entries()) {
+      await conn.run(`CREATE TABLE t${i} AS SELECT * FROM read_parquet('${join(day, n).replace(/'/g, "''")}')`);
+      const c = await conn.all(`SELECT count(*)::BIGINT AS n FROM t${i}`);
+      rows += Number(c[0]?.n ?? 0);
+    }
+    await conn.run('COMMIT');
+  } finally {
+    conn.close();
+    clean();
+  }
+  return rows;
+}
 
 // ---- fast-xml-parser alone -------------------------------------------------------------------------
 

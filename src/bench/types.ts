@@ -9,7 +9,9 @@ export type Better = 'lower' | 'higher';
  *  - fxp: fast-xml-parser alone on the same bytes (one thread);
  *  - naive: the straightforward ingest of the same bytes (fast-xml-parser on whole files + a
  *    row-by-row DuckDB appender into plain tables, one thread); for Arrow building and loading,
- *    the row-by-row appender of the same rows.
+ *    the row-by-row appender of the same rows;
+ *  - store: keeping the same Parquet files in a DuckDB database file, as they are, nothing else
+ *    (`ref.store.day`), with the same threads and memory limit.
  * References measured on a sample are scaled to the stage's bytes by their throughput. Stages
  * that do not read bytes (decide, publish, report) are given against the floor of their day's XML.
  */
@@ -17,6 +19,8 @@ export interface Ratios {
   floor?: number;
   fxp?: number;
   naive?: number;
+  /** storing the same Parquet files in a DuckDB file (`ref.store.day`) */
+  store?: number;
 }
 
 export interface BudgetRef {
