@@ -40,13 +40,13 @@ export const SCOPES: Readonly<Record<string, ScopeConfig>> = {
     probeIterations: 20,
   },
   day100k: {
-    description: '`declmatch run` on a 100,000-list day, XML (all cores, 1 and 2 threads) and Parquet, decideDay alone, the references on the same files',
+    description: '`declmatch run` on a 100,000-list day, XML (all cores, 1 and 2 threads, held to 1 and 2 CPUs) and Parquet, decideDay alone, the references on the same files (the store reference for Parquet)',
     day: { lists: 100_000, xml: true, parquet: true, scaling: true, sampleMb: 32, iterations: 5, decide: true, timeoutSeconds: 3600 },
     record: true,
     probeIterations: 20,
   },
   day1m: {
-    description: '`declmatch run` on a 1,000,000-list day, XML (all cores, 1 and 2 threads) and Parquet, decideDay alone, the references on the same files',
+    description: '`declmatch run` on a 1,000,000-list day, XML (all cores, 1 and 2 threads, held to 1 and 2 CPUs) and Parquet, decideDay alone, the references on the same files (the store reference for Parquet)',
     day: { lists: 1_000_000, xml: true, parquet: true, scaling: true, sampleMb: 64, iterations: 3, decide: true, timeoutSeconds: 7200 },
     record: true,
     probeIterations: 20,
