@@ -28,7 +28,7 @@ import {
 } from '@duckdb/node-api';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { openDatabase, type Db } from '../db/duck.js';
+import type { Db } from '../db/duck.js';
 import { entityRows, type QuarantineRow } from '../ingest/records.js';
 import type { StagingRow } from '../ingest/batch.js';
 import { MESSAGE_ROOTS, RECORD_SPECS, recordSpec, type RecordSpec, type RecordTypeName } from '../spec/fields.js';
@@ -54,6 +54,7 @@ export async function storeDay(day: string, db: string, opts: { threads: number;
   // as `declmatch run` opens its database (cli/main.ts): without `vacuum: false` closing the file
   // merges the row groups a parallel CREATE TABLE AS leaves partly filled, which took 12 of the 24 s
   // of storing the 1M-list day
+  const { openDatabase } = await import('../db/duck.js');
   const conn = await openDatabase(db, { threads: opts.threads, ...(opts.memoryLimit ? { memoryLimit: opts.memoryLimit } : {}), tempDirectory: `${db}.tmp`, vacuum: false });
   let rows = 0;
   try {
