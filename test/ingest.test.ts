@@ -253,7 +253,7 @@ describe('threads and bad files', () => {
     const tasks: ParseTask[] = names.map((name) => ({ path: join(SAMPLES, name), name, kind: 'xml', recordType: null, batchRows: 1 }));
     const g = await parseGroup(tasks);
     assert.ok(g.batches.length >= 3, 'several batches of one row');
-    // header lengths vary with the file names: pad them so that the first batch starts off 8 in turn
+    // the header grows by 0–7 bytes in turn, so the batches would start at every offset mod 8
     for (let pad = 0; pad < 8; pad++) {
       const results = g.results.map((r) => ({ ...r, detail: r.detail + 'x'.repeat(pad) }));
       for (const back of [unpackGroup(packGroup({ results, batches: g.batches })), unpackResult(packResult({ ...results[0]!, batches: g.batches }))]) {

@@ -14,9 +14,9 @@
  *  - store (tabular days): keeping the day's files in a DuckDB database file, nothing else: one
  *    `CREATE TABLE … AS SELECT * FROM read_parquet(…)` per file in one transaction, into a fresh
  *    file opened as `declmatch run` opens its database, with the run's threads and memory limit
- *    (`storeDay`); closing the file counts. No validation, no typing (the
- *    columns stay as the files hold them), no deciding. A run must at least read its input and
- *    keep it, so this is the least a Parquet day can take with DuckDB on the machine.
+ *    (`storeDay`); closing the file counts. No validation, no typing (the columns stay as the files
+ *    hold them), no deciding. A run must at least read its input and keep it, so this is the least
+ *    a Parquet day can take with DuckDB on the machine.
  */
 import { XMLParser } from 'fast-xml-parser';
 import { FXP_OPTIONS } from '../ingest/xml.js';
@@ -51,10 +51,12 @@ export async function storeDay(day: string, db: string, opts: { threads: number;
   clean();
   const files = readdirSync(day).filter((n) => n.endsWith('.parquet')).sort();
   if (files.length === 0) throw new Error(`store reference: no Parquet file in ${day}`);
+  // imported here, not at the top: with a static import the modules of the hot scope were
+  // evaluated in another order, and its first parse benchmark measured half its speed (706208e)
+  const { openDatabase } = await import('../db/duck.js');
   // as `declmatch run` opens its database (cli/main.ts): without `vacuum: false` closing the file
   // merges the row groups a parallel CREATE TABLE AS leaves partly filled, which took 12 of the 24 s
   // of storing the 1M-list day
-  const { openDatabase } = await import('../db/duck.js');
   const conn = await openDatabase(db, { threads: opts.threads, ...(opts.memoryLimit ? { memoryLimit: opts.memoryLimit } : {}), tempDirectory: `${db}.tmp`, vacuum: false });
   let rows = 0;
   try {
