@@ -207,8 +207,9 @@ export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, cache: string): Pr
         log('declmatch run, XML, 1 thread held to 1 CPU…');
         const c1 = await safely(ctx, 'run.xml.1c.wall', () => declmatchRun(ctx, day, 1, cfg.memoryLimit, cfg.timeoutSeconds, undefined, cpus.slice(0, 1)));
         const wc1 = c1 ? recordRun(ctx, 'xml.1c', c1, ratiosFor(c1.seconds, floor1), { ...detail, threads: 1, cpus: 1, lists: cfg.lists }) : NaN;
-        let wc2 = cpus.length === 2 && threads === 2 ? wall : NaN;
-        if (!(cpus.length === 2 && threads === 2)) {
+        const mainRunIsTwoCpus = cpus.length === 2 && threads === 2;
+        let wc2 = mainRunIsTwoCpus ? wall : NaN;
+        if (!mainRunIsTwoCpus) {
           log('declmatch run, XML, 2 threads held to 2 CPUs…');
           const c2 = await safely(ctx, 'run.xml.2c.wall', () => declmatchRun(ctx, day, 2, cfg.memoryLimit, cfg.timeoutSeconds, undefined, cpus.slice(0, 2)));
           wc2 = c2 ? recordRun(ctx, 'xml.2c', c2, {}, { ...detail, threads: 2, cpus: 2, lists: cfg.lists }) : NaN;
