@@ -53,6 +53,11 @@ function heapFor(lists: number): number {
   return lists > 2_000_000 ? 8192 : 1536;
 }
 
+/** Removes a DuckDB database file with its WAL and its spill folder (`<db>.tmp`), where they exist. */
+export function removeDatabase(db: string): void {
+  for (const f of [db, `${db}.wal`, `${db}.tmp`]) rmSync(f, { recursive: true, force: true });
+}
+
 /** Bytes of the files directly in a folder. */
 export function folderBytes(dir: string): { files: number; bytes: number } {
   let bytes = 0;

@@ -20,7 +20,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDatabase } from '../db/duck.js';
-import { allowedCpus, BENCH_DATE, daySet, folderBytes, runChild, type DaySet } from './data.js';
+import { allowedCpus, BENCH_DATE, daySet, folderBytes, removeDatabase, runChild, type DaySet } from './data.js';
 import { fromSamples, round, timeIt, type Timed } from './measure.js';
 import { perCore, systematicSample, xmlFiles, type Ctx } from './hot.js';
 import { floorThreads, NaiveIngest, storeDay } from './refs.js';
@@ -75,7 +75,8 @@ async function declmatchRun(ctx: Ctx, day: string, threads: number, memoryLimit:
   const db = keep ?? join(ctx.work, `run-${n}.duckdb`);
   const resultFile = join(ctx.work, `run-${n}.json`);
   const clean = () => {
-    for (const f of keep ? [resultFile] : [db, `${db}.wal`, `${db}.tmp`, resultFile]) rmSync(f, { recursive: true, force: true });
+    if (!keep) removeDatabase(db);
+    rmSync(resultFile, { force: true });
   };
   clean();
   try {
@@ -296,7 +297,7 @@ async function nightlyBenchmarks(ctx: Ctx, cfg: DayConfig, nights: number, cache
       ok.push(r);
     }
   } finally {
-    for (const f of [db, `${db}.wal`, `${db}.tmp`]) rmSync(f, { recursive: true, force: true });
+    removeDatabase(db);
   }
   if (ok.length !== nights) return;
   const first = ok[0]!;

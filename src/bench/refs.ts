@@ -26,13 +26,14 @@ import {
   DuckDBTimestampValue,
   type DuckDBAppender,
 } from '@duckdb/node-api';
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Db } from '../db/duck.js';
 import { entityRows, type QuarantineRow } from '../ingest/records.js';
 import type { StagingRow } from '../ingest/batch.js';
 import { MESSAGE_ROOTS, RECORD_SPECS, recordSpec, type RecordSpec, type RecordTypeName } from '../spec/fields.js';
 import { stagingColumns, stagingDDL, stagingTable, type Column } from '../spec/schema.js';
+import { removeDatabase } from './data.js';
 import { inflate } from './floor.js';
 
 export { floorFiles, floorThreads, inflate, tokenise } from './floor.js';
@@ -45,10 +46,7 @@ export { floorFiles, floorThreads, inflate, tokenise } from './floor.js';
  * Returns the rows stored.
  */
 export async function storeDay(day: string, db: string, opts: { threads: number; memoryLimit?: string }): Promise<number> {
-  const clean = () => {
-    for (const f of [db, `${db}.wal`, `${db}.tmp`]) rmSync(f, { recursive: true, force: true });
-  };
-  clean();
+  removeDatabase(db);
   const files = readdirSync(day).filter((n) => n.endsWith('.parquet')).sort();
   if (files.length === 0) throw new Error(`store reference: no Parquet file in ${day}`);
   // imported here, not at the top: with a static import the modules of the hot scope were
@@ -69,7 +67,7 @@ export async function storeDay(day: string, db: string, opts: { threads: number;
     await conn.run('COMMIT');
   } finally {
     conn.close();
-    clean();
+    removeDatabase(db);
   }
   return rows;
 }
