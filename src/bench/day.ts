@@ -136,12 +136,33 @@ async function safely<T>(ctx: Ctx, what: string, fn: () => Promise<T>): Promise<
   }
 }
 
-export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, cache: string): Promise<void> {
+/** The generated days a day scope runs on (null: the scope does not run that part). */
+export interface DayData {
+  xml: DaySet | null;
+  parquet: DaySet | null;
+  /** the smaller Parquet day of `compareParquet` */
+  compare: DaySet | null;
+  /** the `nightly` Parquet days */
+  nights: DaySet | null;
+}
+
+/**
+ * Every day set the scope `cfg` runs on, generated first where the cache lacks it. The runner calls
+ * this before it measures anything (see `runBench`).
+ */
+export async function dayData(cfg: DayConfig, cache: string, log: (s: string) => void): Promise<DayData> {
+  return {
+    xml: cfg.xml ? await daySet(cache, cfg.lists, 'xml', cfg.generatedDays ?? 1, log) : null,
+    parquet: cfg.parquet ? await daySet(cache, cfg.lists, 'parquet', 1, log) : null,
+    compare: cfg.compareParquet ? await daySet(cache, cfg.compareParquet, 'parquet', 1, log) : null,
+    nights: cfg.nightly ? await daySet(cache, cfg.lists, 'parquet', cfg.nightly, log) : null,
+  };
+}
+
+export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, data: DayData): Promise<void> {
   const { rec, threads, log } = ctx;
   const micro = { iterations: cfg.iterations, time: 0 };
-  const gen = cfg.generatedDays ?? 1;
-  const xmlSet: DaySet | null = cfg.xml ? await daySet(cache, cfg.lists, 'xml', gen, log) : null;
-  const parquetSet: DaySet | null = cfg.parquet ? await daySet(cache, cfg.lists, 'parquet', 1, log) : null;
+  const { xml: xmlSet, parquet: parquetSet } = data;
 
   if (xmlSet) {
     const day = xmlSet.days[0]!;
@@ -250,8 +271,8 @@ export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, cache: string): Pr
     }
   }
 
-  if (cfg.compareParquet) {
-    const smaller = await daySet(cache, cfg.compareParquet, 'parquet', 1, log);
+  if (cfg.compareParquet && data.compare) {
+    const smaller = data.compare;
     log(`declmatch run, Parquet day of ${cfg.compareParquet.toLocaleString('en-US')} lists (the comparison)…`);
     const label = `parquet-${shortCount(cfg.compareParquet)}`;
     const r = await safely(ctx, `run.${label}.wall`, () => declmatchRun(ctx, smaller.days[0]!, threads, cfg.memoryLimit, cfg.timeoutSeconds));
@@ -259,7 +280,7 @@ export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, cache: string): Pr
     if (Number.isFinite(w) && Number.isFinite(parquetWall)) rec.add(`run.parquet.x-${shortCount(cfg.compareParquet)}`, parquetWall / w, 'x', 'lower', { samples: 1, rme: 0 }, { detail: { seconds: parquetWall, comparedSeconds: w, lists: cfg.lists, comparedLists: cfg.compareParquet } });
   }
 
-  if (cfg.nightly) await nightlyBenchmarks(ctx, cfg, cfg.nightly, cache);
+  if (data.nights) await nightlyBenchmarks(ctx, cfg, data.nights);
 
   if (cfg.decide) {
     const day = (parquetSet ?? xmlSet)!.days[0]!;
@@ -283,8 +304,8 @@ export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, cache: string): Pr
  * first's) and `run.nightly.decide.x-first` (the same for the decide stage). A night that fails
  * ends the series: the nights after it would not have the history they are meant to have.
  */
-async function nightlyBenchmarks(ctx: Ctx, cfg: DayConfig, nights: number, cache: string): Promise<void> {
-  const set = await daySet(cache, cfg.lists, 'parquet', nights, ctx.log);
+async function nightlyBenchmarks(ctx: Ctx, cfg: DayConfig, set: DaySet): Promise<void> {
+  const nights = set.days.length;
   const db = join(ctx.work, 'nightly.duckdb');
   const decideOf = (r: RunOutcome) => stageTotals(r).get('decide') ?? 0;
   const ok: RunOutcome[] = [];

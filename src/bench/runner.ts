@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { budgetFor, check, loadBudgets } from './check.js';
 import { daySet, defaultCache } from './data.js';
-import { dayBenchmarks, type DayConfig } from './day.js';
+import { dayBenchmarks, dayData, type DayConfig } from './day.js';
 import { hotBenchmarks, type Ctx, type HotConfig } from './hot.js';
 import { machine } from './machine.js';
 import { errorText, fmt, NoiseProbe, Recorder, round } from './measure.js';
@@ -139,13 +139,13 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
     const ctx: Ctx = { rec, threads, work, log };
     const probe = new NoiseProbe(cfg.probeIterations);
     try {
+      // the data first, then the noise probe and the benchmarks: generating a day keeps the machine
+      // busy after it (writing the files back), and the first benchmarks after it measured half speed
+      const hotDays = cfg.hot ? { xml: await daySet(cache, cfg.hot.lists, 'xml', 2, log), parquet: await daySet(cache, cfg.hot.lists, 'parquet', 1, log) } : null;
+      const days = cfg.day ? await dayData(cfg.day, cache, log) : null;
       await probe.start();
-      if (cfg.hot) {
-        const xmlDays = await daySet(cache, cfg.hot.lists, 'xml', 2, log);
-        const parquetDays = await daySet(cache, cfg.hot.lists, 'parquet', 1, log);
-        await hotBenchmarks(ctx, cfg.hot, xmlDays, parquetDays);
-      }
-      if (cfg.day) await dayBenchmarks(ctx, cfg.day, cache);
+      if (cfg.hot && hotDays) await hotBenchmarks(ctx, cfg.hot, hotDays.xml, hotDays.parquet);
+      if (cfg.day && days) await dayBenchmarks(ctx, cfg.day, days);
     } catch (e) {
       rec.add('scope', NaN, 's', 'lower', { samples: 0, rme: 0, error: `the scope stopped: ${errorText(e)}` });
       if (print) process.stderr.write(`${(e as Error)?.stack ?? String(e)}\n`);
