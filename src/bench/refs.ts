@@ -60,9 +60,9 @@ export async function storeDay(day: string, db: string, opts: { threads: number;
   try {
     await conn.run('BEGIN TRANSACTION');
     for (const [i, n] of files.entries()) {
-      await conn.run(`CREATE TABLE t${i} AS SELECT * FROM read_parquet('${join(day, n).replace(/'/g, "''")}')`);
-      const c = await conn.all(`SELECT count(*)::BIGINT AS n FROM t${i}`);
-      rows += Number(c[0]?.n ?? 0);
+      // (CREATE TABLE AS answers with the rows it stored, in its column `Count`)
+      const c = await conn.all(`CREATE TABLE t${i} AS SELECT * FROM read_parquet('${join(day, n).replace(/'/g, "''")}')`);
+      rows += Number(c[0]?.Count ?? NaN);
     }
     await conn.run('COMMIT');
   } finally {
