@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { allowedCpus } from '../src/bench/data.js';
 import { check, runBench, type BenchResult, type BenchRun, type Budget } from '../src/bench/index.js';
+import { probeSummary, type Timed } from '../src/bench/measure.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'declmatch-bench-test-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -67,6 +68,9 @@ describe('the smoke scope', () => {
     assert.ok(outcome.results.find((r) => r.name === 'run.parquet.wall')?.ratioTo?.store, 'the Parquet run is given against the store reference');
     const parse = outcome.results.find((r) => r.name === 'parse.fast.list');
     assert.ok(parse?.ratioTo?.floor && parse.ratioTo.fxp && parse.ratioTo.naive, 'a parse result is given as ratios to the three references');
+    // the machine is sampled between the sections too, not only at the two ends of the scope
+    const probe = outcome.results.find((r) => r.name === 'machine.probe');
+    assert.ok(Number(probe?.detail?.samplings) > 4, `machine.probe sampled ${String(probe?.detail?.samplings)} times`);
   });
 
   test('writes the run as JSON with the machine into the results folder, and latest.json', () => {
@@ -84,6 +88,23 @@ describe('the smoke scope', () => {
     // the scratch folder of the run is gone; the generated data stays in the cache
     assert.deepEqual(readdirSync(join(tmp, 'cache')).filter((n) => n.startsWith('work-')), []);
     assert.ok(existsSync(join(tmp, 'cache', 'xml-300-2d', 'manifest.json')));
+  });
+});
+
+describe('the noise probe', () => {
+  const t = (ms: number, rme = 0.01): Timed => ({ ms, samples: 20, rme });
+  test('noise is the spread of the samplings (slowest over fastest) when it is larger than their margins of error', () => {
+    const s = probeSummary([t(10), t(12), t(10.5), t(15)], 8_000_000);
+    assert.equal(s.samplings, 4);
+    assert.equal(s.samples, 80);
+    assert.ok(Math.abs(s.noise - 0.5) < 1e-12, `noise ${s.noise}`);
+    // the lower median of the four medians (10.5 ms): 8 MB in 10.5 ms
+    assert.ok(Math.abs(s.mbPerSecond - 8 / 0.0105) < 1e-9, `speed ${s.mbPerSecond}`);
+  });
+  test('a steady machine is as noisy as its largest margin of error', () => {
+    const s = probeSummary([t(10, 0.02), t(10, 0.05), t(10, 0.01)], 8_000_000);
+    assert.equal(s.noise, 0.05);
+    assert.equal(s.mbPerSecond, 800);
   });
 });
 

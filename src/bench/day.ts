@@ -71,6 +71,7 @@ let runCounter = 0;
  * into that database, which is kept (the nightly runs).
  */
 async function declmatchRun(ctx: Ctx, day: string, threads: number, memoryLimit: string | undefined, timeoutSeconds?: number, keep?: string, cpus?: readonly number[]): Promise<RunOutcome> {
+  await ctx.sampleMachine?.();
   const n = ++runCounter;
   const db = keep ?? join(ctx.work, `run-${n}.duckdb`);
   const resultFile = join(ctx.work, `run-${n}.json`);
@@ -256,6 +257,7 @@ export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, data: DayData): Pr
     // the run's threads and DuckDB memory limit (`declmatch run` defaults to 3GB)
     const memoryLimit = cfg.memoryLimit ?? '3GB';
     const mb = Math.round(folderBytes(day).bytes / 1e5) / 10;
+    await ctx.sampleMachine?.();
     log('store reference: the Parquet files into a DuckDB file, nothing else…');
     let rows = 0;
     const t = await timeIt('store day', async () => void (rows = await storeDay(day, join(ctx.work, 'store.duckdb'), { threads, memoryLimit })), {
@@ -284,6 +286,7 @@ export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, data: DayData): Pr
 
   if (cfg.decide) {
     const day = (parquetSet ?? xmlSet)!.days[0]!;
+    await ctx.sampleMachine?.();
     log('decideDay alone on the staged day…');
     await safely(ctx, 'decide', async () => {
       const out = await runChild(['decide', day, BENCH_DATE, String(threads)], Number(process.env.DECLMATCH_HEAP_MB ?? 1536));

@@ -66,6 +66,8 @@ export interface Ctx {
   /** scratch folder of this run */
   work: string;
   log: (line: string) => void;
+  /** Samples the machine's speed (the scope's noise probe) between two sections of the scope. */
+  sampleMachine?: () => Promise<void>;
 }
 
 /**
@@ -185,6 +187,7 @@ export async function hotBenchmarks(ctx: Ctx, cfg: HotConfig, xmlDays: DaySet, p
         log(`  (no ${type} files in the data: skipped)`);
         continue;
       }
+      await ctx.sampleMachine?.();
       log(`${type}: ${files.length} files, ${mbOf(files).toFixed(1)} MB of XML`);
       const mb = mbOf(files);
       const refs = await references(ctx, type, files, micro, naive);
@@ -279,6 +282,7 @@ function push(m: Map<RecordTypeName, StagingRow[]>, type: RecordTypeName, rs: re
 /** parse.<parser>.per-core, the references on the same sample, and parse.fast.x-fxp. */
 export async function perCore(ctx: Ctx, sample: readonly Loaded[], micro: { iterations: number; time: number }, naive: NaiveIngest): Promise<void> {
   const mb = mbOf(sample);
+  await ctx.sampleMachine?.();
   ctx.log(`per-core sample: ${sample.length} files, ${mb.toFixed(1)} MB of XML`);
   const refs = await references(ctx, 'per-core', sample, { ...micro, naiveIterations: Math.min(3, micro.iterations) }, naive);
   const detail = { files: sample.length, mb: round(mb, 5), threads: 1 };
@@ -341,6 +345,7 @@ async function wholeDay(ctx: Ctx, cfg: HotConfig, xmlDay: string, parquetDay: st
   const meso = { iterations: cfg.mesoIterations, warmup: cfg.mesoWarmup };
   const files = xmlFiles([xmlDay]);
   const { bytes } = folderBytes(xmlDay);
+  await ctx.sampleMachine?.();
   log(`whole day: ${files.length} XML files, ${(bytes / 1e6).toFixed(1)} MB on disk`);
 
   // the floor of this day, with the ingest's threads and with one

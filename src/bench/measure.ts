@@ -1,7 +1,7 @@
 /**
  * Timing: tinybench for everything that runs in this process (median of the samples, its relative
  * margin of error), single measurements for child processes, and the scope's machine-noise
- * estimate (a fixed CPU-bound task timed at the start and at the end of the scope).
+ * estimate (a fixed CPU-bound task timed at the start of the scope, between its sections and at its end).
  */
 import { Bench } from 'tinybench';
 import type { BenchResult, Better, Ratios } from './types.js';
@@ -135,41 +135,77 @@ export function fmt(x: number): string {
 }
 
 /**
+ * The scan the noise probe times: the '<' bytes of `b`. A function of the module taking the buffer
+ * as an argument, on purpose: V8 optimises the first closure made from a function with the
+ * variables it captures as constants, and later closures of the same function without. A probe
+ * written as a closure over its buffer measured ~1,300–1,450 MB/s in the first scope of a process,
+ * then ~800 MB/s ever after, and reported that change as ~50–80 % machine noise in every run.
+ */
+function scanLt(b: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < b.length; i++) if (b[i] === 0x3c) n++;
+  return n;
+}
+
+/** Untimed scans before the first timed sample, so that every sample runs the optimised scan. */
+const PROBE_WARMUP = 5;
+
+/**
  * The machine's noise, measured: the same CPU-bound task (scanning 8 MB for '<') timed at the
- * start and at the end of a scope. Noise = the larger of the two margins of error and the relative
- * difference of the two medians.
+ * start of a scope, between its sections (`sample`) and at its end. Noise = the largest margin of
+ * error of a sampling and the relative spread of their medians ((slowest − fastest) / fastest).
  */
 export class NoiseProbe {
   private readonly buf: Uint8Array;
-  private first: Timed | null = null;
+  private readonly timed: Timed[] = [];
+  private sink = 0;
   constructor(private readonly iterations: number) {
     this.buf = new Uint8Array(8 * 1024 * 1024);
     for (let i = 0; i < this.buf.length; i++) this.buf[i] = i % 37 === 0 ? 0x3c : 0x61;
+    for (let k = 0; k < PROBE_WARMUP; k++) this.sink += scanLt(this.buf);
   }
   private async once(): Promise<Timed> {
-    const b = this.buf;
-    let sink = 0;
-    return timeIt(
-      'noise-probe',
-      () => {
-        let n = 0;
-        for (let i = 0; i < b.length; i++) if (b[i] === 0x3c) n++;
-        sink += n;
-        return sink;
-      },
-      { iterations: this.iterations },
-    );
+    const t = await timeIt('noise-probe', () => (this.sink += scanLt(this.buf)), { iterations: this.iterations });
+    if (Number.isFinite(t.ms)) this.timed.push(t);
+    return t;
   }
   async start(): Promise<number> {
-    this.first = await this.once();
-    return this.first.rme;
+    return (await this.once()).rme;
   }
-  async end(): Promise<{ noise: number; mbPerSecond: number; samples: number }> {
-    const a = this.first ?? (await this.once());
-    const b = await this.once();
-    const drift = Math.abs(a.ms - b.ms) / Math.min(a.ms, b.ms);
-    return { noise: Math.max(a.rme, b.rme, drift), mbPerSecond: this.buf.length / 1e6 / (Math.min(a.ms, b.ms) / 1000), samples: a.samples + b.samples };
+  /** One more sampling, between two sections of the scope. */
+  async sample(): Promise<void> {
+    await this.once();
   }
+  async end(): Promise<ProbeSummary> {
+    await this.once();
+    if (this.timed.length < 2) await this.once();
+    return probeSummary(this.timed, this.buf.length);
+  }
+}
+
+export interface ProbeSummary {
+  /** the largest margin of error of a sampling, or the spread of their medians if larger (fraction) */
+  noise: number;
+  /** the probe's speed at the median of the samplings' medians (the lower median of an even count) */
+  mbPerSecond: number;
+  samples: number;
+  samplings: number;
+}
+
+/** What the samplings of a noise probe of `bytes` bytes say of the machine (NoiseProbe.end). */
+export function probeSummary(timed: readonly Timed[], bytes: number): ProbeSummary {
+  const ms = timed.map((t) => t.ms);
+  if (ms.length === 0) return { noise: 0, mbPerSecond: NaN, samples: 0, samplings: 0 };
+  const fastest = Math.min(...ms);
+  const spread = (Math.max(...ms) - fastest) / fastest;
+  const sorted = [...ms].sort((a, b) => a - b);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return {
+    noise: Math.max(spread, ...timed.map((t) => t.rme)),
+    mbPerSecond: bytes / 1e6 / (median / 1000),
+    samples: timed.reduce((n, t) => n + t.samples, 0),
+    samplings: timed.length,
+  };
 }
 
 /** Two-sided 95 % t critical values for 1…30 degrees of freedom (then 1.96). */

@@ -21,7 +21,7 @@ export interface ScopeConfig {
   day?: DayConfig;
   /** recorded in bench/results by default (smoke is not: it only shows that everything runs) */
   record: boolean;
-  /** samples of the noise probe at each end */
+  /** samples of the noise probe at each sampling (start, between sections, end) */
   probeIterations: number;
 }
 
@@ -136,8 +136,8 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
     rmSync(work, { recursive: true, force: true });
     mkdirSync(work, { recursive: true });
     const rec = new Recorder(scope, log);
-    const ctx: Ctx = { rec, threads, work, log };
     const probe = new NoiseProbe(cfg.probeIterations);
+    const ctx: Ctx = { rec, threads, work, log, sampleMachine: () => probe.sample() };
     try {
       // the data first, then the noise probe and the benchmarks: generating a day keeps the machine
       // busy after it (writing the files back), and the first benchmarks after it measured half speed
@@ -153,7 +153,7 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
       rmSync(work, { recursive: true, force: true });
     }
     const noise = await probe.end();
-    rec.add('machine.probe', noise.mbPerSecond, 'MB/s', 'higher', { samples: noise.samples, rme: noise.noise }, { detail: { note: 'a fixed CPU-bound task (scanning 8 MB) at the start and the end of the scope; its spread is the noise' } });
+    rec.add('machine.probe', noise.mbPerSecond, 'MB/s', 'higher', { samples: noise.samples, rme: noise.noise }, { detail: { samplings: noise.samplings, note: 'a fixed CPU-bound task (scanning 8 MB) at the start of the scope, between its sections and at its end: the median speed; the spread of the samplings is the noise' } });
     rec.add('machine.noise', noise.noise * 100, '%', 'lower', { samples: noise.samples, rme: 0 });
     for (const r of rec.results) {
       if (r.state !== 'completed') continue;
