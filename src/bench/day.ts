@@ -273,13 +273,13 @@ export async function dayBenchmarks(ctx: Ctx, cfg: DayConfig, data: DayData): Pr
     }
   }
 
-  if (cfg.compareParquet && data.compare) {
-    const smaller = data.compare;
-    log(`declmatch run, Parquet day of ${cfg.compareParquet.toLocaleString('en-US')} lists (the comparison)…`);
-    const label = `parquet-${shortCount(cfg.compareParquet)}`;
+  const smaller = data.compare;
+  if (smaller) {
+    log(`declmatch run, Parquet day of ${smaller.lists.toLocaleString('en-US')} lists (the comparison)…`);
+    const label = `parquet-${shortCount(smaller.lists)}`;
     const r = await safely(ctx, `run.${label}.wall`, () => declmatchRun(ctx, smaller.days[0]!, threads, cfg.memoryLimit, cfg.timeoutSeconds));
-    const w = r ? recordRun(ctx, label, r, {}, { lists: cfg.compareParquet, threads }) : NaN;
-    if (Number.isFinite(w) && Number.isFinite(parquetWall)) rec.add(`run.parquet.x-${shortCount(cfg.compareParquet)}`, parquetWall / w, 'x', 'lower', { samples: 1, rme: 0 }, { detail: { seconds: parquetWall, comparedSeconds: w, lists: cfg.lists, comparedLists: cfg.compareParquet } });
+    const w = r ? recordRun(ctx, label, r, {}, { lists: smaller.lists, threads }) : NaN;
+    if (Number.isFinite(w) && Number.isFinite(parquetWall)) rec.add(`run.parquet.x-${shortCount(smaller.lists)}`, parquetWall / w, 'x', 'lower', { samples: 1, rme: 0 }, { detail: { seconds: parquetWall, comparedSeconds: w, lists: cfg.lists, comparedLists: smaller.lists } });
   }
 
   if (data.nights) await nightlyBenchmarks(ctx, cfg, data.nights);

@@ -139,8 +139,8 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
     const probe = new NoiseProbe(cfg.probeIterations);
     const ctx: Ctx = { rec, threads, work, log, sampleMachine: () => probe.sample() };
     try {
-      // the data first, then the noise probe and the benchmarks: generating a day keeps the machine
-      // busy after it (writing the files back), and the first benchmarks after it measured half speed
+      // the data first (generated where missing, and written to disk: daySet), then the noise probe
+      // and the benchmarks: making the data is neither a benchmark nor the machine's noise
       const hotDays = cfg.hot ? { xml: await daySet(cache, cfg.hot.lists, 'xml', 2, log), parquet: await daySet(cache, cfg.hot.lists, 'parquet', 1, log) } : null;
       const days = cfg.day ? await dayData(cfg.day, cache, log) : null;
       await probe.start();
