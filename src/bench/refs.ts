@@ -42,7 +42,8 @@ export { floorFiles, floorThreads, inflate, tokenise } from './floor.js';
 
 /**
  * The store reference: every `.parquet` file of `day` into a fresh DuckDB database file `db` (one
- * table per file, one transaction, then closed); the file and its WAL are removed afterwards.
+ * table per file, one transaction, then closed); the file, its WAL and its spill folder are removed
+ * afterwards (`removeDatabase`).
  * Returns the rows stored.
  */
 export async function storeDay(day: string, db: string, opts: { threads: number; memoryLimit?: string }): Promise<number> {
